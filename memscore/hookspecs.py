@@ -1,0 +1,38 @@
+"""The pluggy hook specifications of memscore (project name and entry-point group ``memscore``).
+
+Every hook receives a ``register`` callable. Plugins register **named, lazy factories**; nothing is
+constructed (and no torch is imported) until a name is actually loaded::
+
+    from memscore import hookimpl
+
+    @hookimpl
+    def register_models(register):
+        register("my-net", "my_pkg.models:build", description="...", tags=["cnn"])
+        register.prefix("mylib", "my_pkg.models:build_any")   # serves `mylib:<anything>`
+"""
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "memscore"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class MemscoreSpec:
+    @hookspec
+    def register_models(self, register):
+        """Register model factories: ``factory(weights=..., device=..., **model_args) -> Model``."""
+
+    @hookspec
+    def register_benchmarks(self, register):
+        """Register benchmark factories: ``factory(**benchmark_args) -> Benchmark``."""
+
+    @hookspec
+    def register_metrics(self, register):
+        """Register metric factories: ``factory(**metric_args) -> metric``."""
+
+    @hookspec
+    def register_datasets(self, register):
+        """Register data sets: ``factory(**args) -> Dataset`` (used by ``memscore data``)."""

@@ -1,0 +1,145 @@
+"""Named, lazy factories for models, benchmarks, metrics and data sets.
+
+An :class:`Entry` holds a factory (a callable or a ``"module:attr"`` string, imported only when the
+entry is loaded) plus metadata. A *prefix* entry serves a whole family, e.g. ``timm:<any timm name>``:
+its factory is called with the part after the colon as first argument.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from .errors import DuplicateNameError, UnknownNameError
+
+KINDS = ("model", "benchmark", "metric", "dataset")
+
+
+@dataclass
+class Entry:
+    kind: str
+    name: str
+    factory: Callable[..., Any] | str
+    plugin: str
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    version: str = ""
+    available: bool = True
+    reason: str = ""  # why it is unavailable
+    params: dict[str, Any] = field(default_factory=dict)  # fixed kwargs passed to the factory
+    meta: dict[str, Any] = field(default_factory=dict)  # free metadata (source, top1, ...)
+    prefix: bool = False
+
+    def resolve(self) -> Callable[..., Any]:
+        """Import (if needed) and return the factory callable."""
+        if callable(self.factory):
+            return self.factory
+        module, _, attr = self.factory.partition(":")
+        if not attr:
+            raise ValueError(f"factory {self.factory!r} of {self.kind} {self.name!r} is not 'module:attr'")
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    def create(self, *args, **kwargs):
+        if not self.available:
+            from .errors import MemscoreError
+
+            raise MemscoreError(f"{self.kind} {self.name!r} is unavailable: {self.reason}")
+        return self.resolve()(*args, **{**self.params, **kwargs})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name + (":<name>" if self.prefix else ""),
+            "kind": self.kind,
+            "description": self.description,
+            "plugin": self.plugin,
+            "tags": list(self.tags),
+            "version": self.version,
+            "available": self.available,
+            "reason": self.reason,
+            **({"meta": self.meta} if self.meta else {}),
+        }
+
+
+class Registrar:
+    """The ``register`` callable handed to one plugin's hook for one kind."""
+
+    def __init__(self, registry: "Registry", kind: str, plugin: str, version: str = ""):
+        self._registry, self._kind, self._plugin, self._version = registry, kind, plugin, version
+
+    def __call__(
+        self,
+        name: str,
+        factory: Callable[..., Any] | str,
+        *,
+        description: str = "",
+        tags: Iterable[str] = (),
+        version: str | None = None,
+        available: bool = True,
+        reason: str = "",
+        params: dict[str, Any] | None = None,
+        _prefix: bool = False,
+        **meta: Any,
+    ) -> Entry:
+        entry = Entry(
+            kind=self._kind, name=name, factory=factory, plugin=self._plugin,
+            description=description, tags=tuple(tags), version=version or self._version,
+            available=available, reason=reason, params=dict(params or {}), meta=meta,
+            prefix=_prefix,
+        )
+        self._registry.add(entry)
+        return entry
+
+    def prefix(self, prefix: str, factory: Callable[..., Any] | str, **kwargs: Any) -> Entry:
+        """Register ``factory(<rest>, **kw)`` for every name ``<prefix>:<rest>``."""
+        return self(prefix.rstrip(":"), factory, _prefix=True, **kwargs)
+
+
+class Registry:
+    """All entries of all kinds, with duplicate detection and prefix resolution."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
+        self._prefixes: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
+        self.conflicts: dict[str, dict[str, str]] = {k: {} for k in KINDS}
+
+    def registrar(self, kind: str, plugin: str, version: str = "") -> Registrar:
+        return Registrar(self, kind, plugin, version)
+
+    def add(self, entry: Entry) -> None:
+        if entry.kind not in KINDS:
+            raise ValueError(f"unknown kind {entry.kind!r}")
+        table = self._prefixes if entry.prefix else self._entries
+        old = table[entry.kind].get(entry.name)
+        if old is not None:
+            # Neither wins silently: the name becomes unusable until one plugin goes away.
+            msg = (f"{entry.kind} {entry.name!r} is registered by both plugin {old.plugin!r} and "
+                   f"plugin {entry.plugin!r}; uninstall one or restrict with MEMSCORE_PLUGINS")
+            self.conflicts[entry.kind][entry.name] = msg
+            old.available, old.reason = False, msg
+            raise DuplicateNameError(msg)
+        table[entry.kind][entry.name] = entry
+
+    def entries(self, kind: str, tag: str | None = None) -> list[Entry]:
+        out = sorted(self._entries[kind].values(), key=lambda e: e.name)
+        out += sorted(self._prefixes[kind].values(), key=lambda e: e.name)
+        if tag:
+            out = [e for e in out if tag in e.tags]
+        return out
+
+    def get(self, kind: str, name: str) -> tuple[Entry, tuple[str, ...]]:
+        """Return the entry for ``name`` and the positional args for its factory."""
+        if name in self.conflicts[kind]:
+            raise DuplicateNameError(self.conflicts[kind][name])
+        if name in self._entries[kind]:
+            return self._entries[kind][name], ()
+        head, sep, rest = name.partition(":")
+        if sep and head in self._prefixes[kind] and rest:
+            return self._prefixes[kind][head], (rest,)
+        known = list(self._entries[kind]) + [p + ":" for p in self._prefixes[kind]]
+        raise UnknownNameError(kind, name, known)
+
+    def names(self, kind: str) -> list[str]:
+        return [e.name for e in self.entries(kind)]

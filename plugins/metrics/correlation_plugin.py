@@ -1,0 +1,10 @@
+"""Registers the correlation metrics (imports nothing heavy)."""
+from memscore import hookimpl
+
+
+@hookimpl
+def register_metrics(register):
+    register("spearman", "memscore_plugins.metrics.correlation:spearman",
+             description="tie-aware Spearman rank correlation (as scipy.stats.spearmanr)", tags=["correlation"])
+    register("pearson", "memscore_plugins.metrics.correlation:pearson",
+             description="Pearson correlation, per column for matrices", tags=["correlation"])
