@@ -1,0 +1,438 @@
+"""The activation engine: one forward pass captures every requested layer, reduced on the device.
+
+Each layer's output is flattened and, when it has more than ``n_components`` units, projected on
+the spot onto its PCA basis (fitted once on a fixed reference image set, the Brain-Score
+convention), then written into a preallocated, memory-mapped per-layer array. Memory is bounded by
+batch x largest layer plus the PCA bases of the layers in flight, never by stimuli x raw layer size.
+When the bases of all layers do not fit the memory budget, layers are processed in groups, each with
+its own pass that stops the forward as soon as the group's last layer has run.
+
+Results (and PCA bases) are cached on disk under keys made of everything that changes them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from . import paths
+from .errors import DataError
+from .model import Model
+from .stimuli import Stimuli
+
+CACHE_VERSION = "1"
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+# ---------------------------------------------------------------------------------------------
+class ImageDataset(torch.utils.data.Dataset):
+    """Decodes and transforms images; a bad image either raises (naming it) or is flagged."""
+
+    def __init__(self, paths_: Sequence[Path], transform: Callable, skip_bad: bool = False):
+        self.paths, self.transform, self.skip_bad = list(paths_), transform, skip_bad
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        from .images import load_image
+
+        try:
+            return self.transform(load_image(self.paths[i])), i, True
+        except DataError:
+            if not self.skip_bad:
+                raise
+            return None, i, False
+
+
+def _collate(batch):
+    ok = torch.tensor([b[2] for b in batch])
+    idx = torch.tensor([b[1] for b in batch])
+    good = [b[0] for b in batch if b[2]]
+    if good:
+        x = torch.stack(good)
+        if not ok.all():  # keep rows aligned: bad images become zeros and are flagged
+            full = torch.zeros((len(batch), *x.shape[1:]), dtype=x.dtype)
+            full[ok] = x
+            x = full
+    else:
+        x = None
+    return x, idx, ok
+
+
+def make_loader(stimuli: Stimuli, transform: Callable, *, batch_size: int, num_workers: int = 0,
+                device: torch.device | str = "cpu", skip_bad: bool = False):
+    ds = ImageDataset(stimuli.paths, transform, skip_bad)
+    return torch.utils.data.DataLoader(
+        ds, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate,
+        pin_memory=torch.device(device).type == "cuda", persistent_workers=False,
+    )
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DataError("--device cuda: no CUDA device is available here; use --device cpu or auto")
+    return dev
+
+
+# ---------------------------------------------------------------------------------------------
+# capture
+# ---------------------------------------------------------------------------------------------
+class _StopForward(Exception):
+    pass
+
+
+class Capture:
+    """Hooks on ``layers`` that hand each layer's final output of a forward pass to ``sink``.
+
+    A module that runs several times per forward (a ReLU reused inside a ResNet block) is captured at
+    its last call. Once every layer of the group has been seen the forward is cut short.
+    """
+
+    def __init__(self, model: Model, layers: Sequence[str], sink: Callable[[str, torch.Tensor], None]):
+        info = {li.name: li for li in model.layer_info()}
+        self.final_call = {name: info[name].calls for name in layers}
+        self.sink = sink
+        self.module = model.module
+        self._handles = []
+        self._calls: dict[str, int] = {}
+        self._done = 0
+
+    def __enter__(self):
+        for name in self.final_call:
+            sub = self.module.get_submodule(name)
+            self._handles.append(sub.register_forward_hook(self._hook(name)))
+        return self
+
+    def __exit__(self, *exc):
+        for h in self._handles:
+            h.remove()
+        return False
+
+    def _hook(self, name: str):
+        def fn(_mod, _inp, out):
+            n = self._calls.get(name, 0) + 1
+            self._calls[name] = n
+            if n == self.final_call[name]:
+                self.sink(name, out.flatten(1))
+                self._done += 1
+                if self._done == len(self.final_call):
+                    raise _StopForward
+        return fn
+
+    def run(self, x: torch.Tensor) -> None:
+        self._calls.clear()
+        self._done = 0
+        try:
+            self.module(x)
+        except _StopForward:
+            pass
+        if self._done != len(self.final_call):
+            missing = [n for n in self.final_call if self._calls.get(n, 0) < self.final_call[n]]
+            raise RuntimeError(f"layers did not run in this forward pass: {missing[:5]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# PCA
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class LayerPCA:
+    """Mean and orthonormal basis (units x k) of one layer; ``project`` is ``(x - mean) @ basis``."""
+
+    mean: torch.Tensor
+    basis: torch.Tensor
+    explained_variance: torch.Tensor
+
+    def to(self, device) -> "LayerPCA":
+        return LayerPCA(self.mean.to(device), self.basis.to(device), self.explained_variance)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() - self.mean) @ self.basis
+
+    @property
+    def k(self) -> int:
+        return self.basis.shape[1]
+
+
+def fit_pca_from(acts: torch.Tensor, k: int) -> LayerPCA:
+    """Exact PCA of ``acts`` (n x units), equal to sklearn's ``PCA(k).fit`` up to component signs.
+
+    Works on the n x n Gram matrix in float64, so units may be in the millions. Keeps at most
+    ``n - 1`` components: a centred set of n points spans n - 1 directions; any further sklearn
+    component is an arbitrary null direction and carries noise, not signal.
+    """
+    n, units = acts.shape
+    mean64 = acts.sum(0, dtype=torch.float64) / n
+    mean = mean64.float()
+    acts -= mean  # in place: the reference buffer is ours
+    gram = torch.zeros(n, n, dtype=torch.float64, device=acts.device)
+    step = max(1, (1 << 24) // max(n, 1))
+    for j in range(0, units, step):
+        blk = acts[:, j:j + step].double()
+        gram.addmm_(blk, blk.T)
+    evals, evecs = torch.linalg.eigh(gram)
+    evals, evecs = evals.flip(0), evecs.flip(1)
+    tol = evals[0].clamp_min(0) * max(n, units) * torch.finfo(torch.float64).eps
+    keep = int(min(k, units, n - 1, int((evals > tol).sum())))
+    evals, evecs = evals[:keep], evecs[:, :keep]
+    scale = evals.sqrt().reciprocal()
+    basis = torch.empty(units, keep, dtype=torch.float32, device=acts.device)
+    for j in range(0, units, step):
+        blk = acts[:, j:j + step].double()
+        basis[j:j + step] = ((blk.T @ evecs) * scale).float()
+    # deterministic signs (sklearn's svd_flip on components): largest |entry| positive
+    idx = basis.abs().argmax(0)
+    signs = torch.sign(basis[idx, torch.arange(keep, device=basis.device)])
+    signs[signs == 0] = 1
+    basis *= signs
+    return LayerPCA(mean, basis, (evals / max(n - 1, 1)).float().cpu())
+
+
+# ---------------------------------------------------------------------------------------------
+# engine
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Activations:
+    """Per-layer (stimuli x features) float32 arrays, memory-mapped from the cache."""
+
+    stimuli: Stimuli
+    arrays: dict[str, np.ndarray]
+    bad: list[str] = field(default_factory=list)  # ids of undecodable stimuli (rows are zeros)
+    report: dict = field(default_factory=dict)
+
+    def __getitem__(self, layer: str) -> np.ndarray:
+        return self.arrays[layer]
+
+    def __iter__(self):
+        return iter(self.arrays)
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+
+class Extractor:
+    """Runs the engine for one model with fixed settings; see the module docstring."""
+
+    def __init__(self, model: Model, *, n_components: int | None = 1000, reference: Stimuli | None = None,
+                 batch_size: int = 64, device: str | torch.device | None = "auto", num_workers: int = 0,
+                 bf16: bool = False, image_size: int | None = None, cache_dir: Path | None = None,
+                 memory_gb: float | None = None, progress: bool = True, skip_bad_images: bool = False):
+        self.model = model
+        self.k = n_components
+        self.reference = reference
+        self.batch_size = batch_size
+        self.device = resolve_device(device)
+        self.num_workers = num_workers
+        self.bf16 = bf16
+        self.image_size = image_size
+        self.cache = Path(cache_dir) if cache_dir else paths.cache_dir()
+        self.memory = int((memory_gb or _default_memory_gb(self.device)) * 2**30)
+        self.progress = progress
+        self.skip_bad = skip_bad_images
+        self.transform = model.transform(image_size)
+        self.model.module.to(self.device).eval()
+        self.timings: dict[str, float] = {"pca_fit_s": 0.0, "extract_s": 0.0}
+        self.passes = 0
+
+    # -- keys --------------------------------------------------------------------------------
+    def _model_key(self) -> dict:
+        return {"model": self.model.identifier, "weights": self.model.weights,
+                "fingerprint": model_fingerprint(self.model),
+                "prep": self.model.preprocessing.to_dict(), "image_size": self.image_size,
+                "version": CACHE_VERSION}
+
+    def _reducer_key(self) -> dict:
+        if not self.k:
+            return {"reducer": "none"}
+        if self.reference is None:
+            raise ValueError("PCA reduction needs a reference stimulus set")
+        return {"reducer": "pca", "k": self.k, "reference": self.reference.digest()}
+
+    def _key(self, **extra) -> str:
+        blob = json.dumps({**self._model_key(), **extra}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+    # -- PCA bases ---------------------------------------------------------------------------
+    def _units(self) -> dict[str, int]:
+        return {li.name: li.units for li in self.model.layer_info()}
+
+    def pca(self, layers: Sequence[str]) -> dict[str, LayerPCA]:
+        """The PCA basis of every layer with more than k units (fitted once, then from the cache)."""
+        units = self._units()
+        need = [n for n in layers if self.k and units[n] > self.k]
+        folder = self.cache / "pca" / self._key(**self._reducer_key())
+        out: dict[str, LayerPCA] = {}
+        todo = []
+        for name in need:
+            f = folder / f"{_fname(name)}.pt"
+            if f.exists():
+                d = torch.load(f, map_location="cpu", weights_only=True)
+                out[name] = LayerPCA(d["mean"], d["basis"], d["explained_variance"])
+            else:
+                todo.append(name)
+        if not todo:
+            return out
+        folder.mkdir(parents=True, exist_ok=True)
+        n_ref = len(self.reference)
+        t0 = time.perf_counter()
+        # the fit holds n_ref x units activations plus the units x k basis it produces
+        groups = _groups(todo, lambda n: units[n] * 4 * (n_ref + min(self.k, n_ref)), self.memory)
+        for gi, group in enumerate(groups):
+            bufs = {n: torch.empty(n_ref, units[n], dtype=torch.float32, device=self.device) for n in group}
+            rows = {"lo": 0}
+
+            def sink(name, out, bufs=bufs, rows=rows):
+                bufs[name][rows["lo"]:rows["lo"] + out.shape[0]] = out.float()
+
+            bad = self._run(self.reference, group, sink, rows, desc=f"PCA fit {gi + 1}/{len(groups)}")
+            if bad:
+                raise DataError(f"reference image {bad[0]} could not be decoded; replace it or choose "
+                                f"another reference set")
+            for name in group:
+                pca = fit_pca_from(bufs.pop(name), self.k)
+                torch.save({"mean": pca.mean.cpu(), "basis": pca.basis.cpu(),
+                            "explained_variance": pca.explained_variance}, _tmp(folder / f"{_fname(name)}.pt"))
+                os.replace(_tmp(folder / f"{_fname(name)}.pt"), folder / f"{_fname(name)}.pt")
+                out[name] = LayerPCA(pca.mean.cpu(), pca.basis.cpu(), pca.explained_variance)
+            del bufs
+        self.timings["pca_fit_s"] += time.perf_counter() - t0
+        return out
+
+    # -- forward passes ----------------------------------------------------------------------
+    def _run(self, stimuli: Stimuli, layers: Sequence[str], sink, rows: dict, desc: str) -> list[int]:
+        """One pass over ``stimuli`` feeding ``layers`` to ``sink``; returns indices of bad images."""
+        from tqdm.auto import tqdm
+
+        loader = make_loader(stimuli, self.transform, batch_size=self.batch_size,
+                             num_workers=self.num_workers, device=self.device, skip_bad=self.skip_bad)
+        bad: list[int] = []
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        self.passes += 1
+        with Capture(self.model, layers, sink) as cap, torch.inference_mode(), autocast:
+            bar = tqdm(loader, desc=f"{self.model.identifier}: {desc}", unit="batch",
+                       disable=not self.progress, leave=False)
+            for x, idx, ok in bar:
+                rows["lo"] = int(idx[0])
+                bad.extend(int(i) for i in idx[~ok])
+                if x is None:
+                    continue
+                cap.run(x.to(self.device, non_blocking=True))
+        return bad
+
+    def extract(self, stimuli: Stimuli, layers: Sequence[str] | None = None) -> Activations:
+        layers = list(layers or self.model.layers())
+        units = self._units()
+        folder = self.cache / "activations" / self._key(stimuli=stimuli.digest(), **self._reducer_key())
+        folder.mkdir(parents=True, exist_ok=True)
+        meta_path = folder / "meta.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"bad": None}
+        arrays: dict[str, np.ndarray] = {}
+        todo = []
+        for name in layers:
+            f = folder / f"{_fname(name)}.npy"
+            if f.exists() and meta.get("bad") is not None:
+                arrays[name] = np.load(f, mmap_mode="r")
+            else:
+                todo.append(name)
+        bad_ids = [stimuli.ids[i] for i in meta["bad"]] if meta.get("bad") else []
+        computed = bool(todo)
+        if todo:
+            pcas = self.pca(todo)
+            t0 = time.perf_counter()
+            cost = lambda n: pcas[n].basis.numel() * 4 if n in pcas else 0  # noqa: E731
+            groups = _groups(todo, cost, self.memory)
+            bad_idx: set[int] = set()
+            for gi, group in enumerate(groups):
+                dev_pca = {n: pcas[n].to(self.device) for n in group if n in pcas}
+                outs = {}
+                for n in group:
+                    d = dev_pca[n].k if n in dev_pca else units[n]
+                    outs[n] = np.lib.format.open_memmap(_tmp(folder / f"{_fname(n)}.npy"), mode="w+",
+                                                        dtype=np.float32, shape=(len(stimuli), d))
+                rows = {"lo": 0}
+
+                def sink(name, out, outs=outs, dev_pca=dev_pca, rows=rows):
+                    red = dev_pca[name].project(out) if name in dev_pca else out.float()
+                    outs[name][rows["lo"]:rows["lo"] + red.shape[0]] = red.cpu().numpy()
+
+                bad_idx.update(self._run(stimuli, group, sink, rows, desc=f"layers {gi + 1}/{len(groups)}"))
+                for n, arr in outs.items():
+                    if bad_idx:
+                        arr[sorted(bad_idx)] = 0.0
+                    arr.flush()
+                    del arr
+                    os.replace(_tmp(folder / f"{_fname(n)}.npy"), folder / f"{_fname(n)}.npy")
+                    arrays[n] = np.load(folder / f"{_fname(n)}.npy", mmap_mode="r")
+                del dev_pca
+            meta = {"bad": sorted(bad_idx), "stimuli": len(stimuli), "model": self.model.identifier}
+            meta_path.write_text(json.dumps(meta))
+            bad_ids = [stimuli.ids[i] for i in sorted(bad_idx)]
+            self.timings["extract_s"] += time.perf_counter() - t0
+        report = {"layers": len(layers), "computed": computed, "passes": self.passes,
+                  "dims": {n: int(arrays[n].shape[1]) for n in layers}, **self.timings}
+        return Activations(stimuli, {n: arrays[n] for n in layers}, bad_ids, report)
+
+
+def extract(model: Model, stimuli: Stimuli, layers: Sequence[str] | None = None, **kwargs) -> Activations:
+    """Convenience wrapper: ``Extractor(model, **kwargs).extract(stimuli, layers)``."""
+    return Extractor(model, **kwargs).extract(stimuli, layers)
+
+
+def model_fingerprint(model: Model) -> str:
+    """Hash of the model's parameters and buffers: random-init and fine-tuned weights key caches too."""
+    fp = model.meta.get("_fingerprint")
+    if fp is None:
+        h = hashlib.sha1()
+        for name, t in model.module.state_dict().items():
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()
+                     if t.numel() else b"")
+        fp = model.meta["_fingerprint"] = h.hexdigest()[:16]
+    return fp
+
+
+def _groups(names: Iterable[str], cost: Callable[[str], int], budget: int) -> list[list[str]]:
+    """Consecutive groups of layers whose summed cost stays within budget (one layer at least)."""
+    groups: list[list[str]] = [[]]
+    used = 0
+    for n in names:
+        c = cost(n)
+        if groups[-1] and used + c > budget:
+            groups.append([])
+            used = 0
+        groups[-1].append(n)
+        used += c
+    return [g for g in groups if g]
+
+
+def _default_memory_gb(device: torch.device) -> float:
+    env = os.environ.get("MEMSCORE_MEMORY_GB")
+    if env:
+        return float(env)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return 0.6 * free / 2**30
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        total = 8 * 2**30
+    return 0.45 * total / 2**30
+
+
+def _fname(layer: str) -> str:
+    return layer.replace("/", "_") or "_root"
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(path.name + f".tmp{os.getpid()}")

@@ -1,0 +1,127 @@
+"""The Python API: load plugins by name, score a model on a benchmark, list what is registered."""
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .benchmark import Benchmark, RunOptions
+from .options import check_kwargs
+from .pluginmanager import get_plugins, registry
+from .registry import Entry
+from .score import Score
+from .store import ResultStore, run_key
+
+
+def _load(kind: str, name: str, kwargs: dict[str, Any], what: str):
+    entry, args = registry().get(kind, name)
+    if entry.available:
+        check_kwargs(entry.resolve(), {**entry.params, **kwargs}, what)
+    return entry.create(*args, **kwargs), entry
+
+
+def load_model(name: str, weights: str | None = "default", *, seed: int = 0, **model_args):
+    """Build model ``name``; random init (``weights="none"``) is seeded by ``seed``."""
+    import torch
+
+    torch.manual_seed(seed)
+    model, entry = _load("model", name, {"weights": weights, **model_args}, "--model-args")
+    model.identifier = name
+    model.meta.setdefault("plugin", entry.plugin)
+    model.meta.setdefault("plugin_version", entry.version)
+    if model.weights == "none":
+        model.weights = f"none(seed={seed})"
+    return model
+
+
+def load_benchmark(name: str, **benchmark_args) -> Benchmark:
+    bench, entry = _load("benchmark", name, benchmark_args, "--benchmark-args")
+    bench.identifier = bench.identifier or name
+    bench.version = bench.version or entry.version
+    bench.plugin = entry.plugin  # type: ignore[attr-defined]
+    bench.plugin_version = entry.version  # type: ignore[attr-defined]
+    return bench
+
+
+def load_metric(name: str, **metric_args):
+    return _load("metric", name, metric_args, "metric args")[0]
+
+
+def load_dataset(name: str, **args):
+    return _load("dataset", name, args, "dataset args")[0]
+
+
+def score(model: str, benchmark: str, *, weights: str | None = "default",
+          model_args: dict[str, Any] | None = None, benchmark_args: dict[str, Any] | None = None,
+          options: RunOptions | None = None, force: bool = False,
+          store: ResultStore | None | bool = True, **option_kwargs) -> Score:
+    """Score ``model`` on ``benchmark``; a stored result for the same key is returned unless ``force``.
+
+    ``option_kwargs`` are :class:`RunOptions` fields (device, batch_size, seed, limit, data_root, ...).
+    """
+    options = options or RunOptions(**option_kwargs)
+    model_args = dict(model_args or {})
+    registry().get("model", model)  # an unknown name fails before any work
+    bench = load_benchmark(benchmark, **(benchmark_args or {}))
+    weights_id = "none" if weights in (None, "none") else str(weights)
+    if weights_id not in ("none", "default"):
+        weights_id = str(Path(weights_id).expanduser().resolve()) if Path(weights_id).expanduser().exists() else weights_id
+    config = {"benchmark_args": bench.config(), "model_args": model_args, **options.keyed()}
+    key = run_key(model, weights_id, bench.identifier, str(bench.version), config)
+    st = ResultStore() if store is True else (store or None)
+    if st is not None and not force:
+        stored = st.get(key)
+        if stored is not None:
+            stored.meta["from_store"] = True
+            return stored
+    m = load_model(model, weights=weights, seed=options.seed, **model_args)
+    t0 = time.perf_counter()
+    result = bench(m, options)
+    result.model, result.benchmark = model, bench.identifier
+    result.benchmark_version = str(bench.version)
+    result.meta.update({
+        "memscore_version": __version__,
+        "benchmark_plugin": getattr(bench, "plugin", ""),
+        "benchmark_plugin_version": getattr(bench, "plugin_version", ""),
+        "model_plugin": m.meta.get("plugin", ""),
+        "model_plugin_version": m.meta.get("plugin_version", ""),
+        "weights": weights_id, "weights_resolved": m.weights,
+        "seed": options.seed, "device": str(_device_name(options.device)),
+        "config": config, "options": options.to_dict(),
+        "python": platform.python_version(), "wall_s": round(time.perf_counter() - t0, 3),
+    })
+    if st is not None:
+        st.put(result, key)
+    return result
+
+
+def _device_name(device: str) -> str:
+    from .activations import resolve_device
+
+    return str(resolve_device(device))
+
+
+def _list(kind: str, tag: str | None = None) -> list[Entry]:
+    return registry().entries(kind, tag)
+
+
+def list_models(tag: str | None = None) -> list[Entry]:
+    return _list("model", tag)
+
+
+def list_benchmarks(tag: str | None = None) -> list[Entry]:
+    return _list("benchmark", tag)
+
+
+def list_metrics(tag: str | None = None) -> list[Entry]:
+    return _list("metric", tag)
+
+
+def list_datasets(tag: str | None = None) -> list[Entry]:
+    return _list("dataset", tag)
+
+
+def plugins():
+    return get_plugins()

@@ -1,0 +1,226 @@
+"""The ``memscore`` command line (click). Heavy imports happen inside commands, so listing is fast."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import MemscoreError
+
+KIND_CHOICES = ["models", "benchmarks", "metrics", "datasets"]
+
+
+class _Group(click.Group):
+    """Turns a MemscoreError into one line on stderr and its exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MemscoreError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="memscore")
+def main():
+    """Score vision models layer by layer on image memorability (LaMem) and macaque V1/V2/V4/IT."""
+
+
+# ---------------------------------------------------------------------------------------------
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def plugins(as_json):
+    """Installed plugins: version, what each registers, load errors."""
+    from .pluginmanager import get_plugins
+
+    infos = list(get_plugins().info.values())
+    if as_json:
+        click.echo(json.dumps([i.to_dict() for i in infos], indent=1))
+        return
+    for i in infos:
+        status = click.style("error: " + i.error, fg="red") if i.error else "ok"
+        click.echo(f"{i.name} {i.version} ({i.module}) — {status}")
+        for kind, names in i.registered.items():
+            click.echo(f"    {kind}: {', '.join(names)}")
+
+
+@main.command("list")
+@click.argument("kind", type=click.Choice(KIND_CHOICES))
+@click.option("--tag", help="only entries with this tag")
+@click.option("--json", "as_json", is_flag=True, help="list of objects (name, description, plugin, tags, available)")
+def list_(kind, tag, as_json):
+    """List registered models, benchmarks, metrics or data sets (constructs nothing)."""
+    from .pluginmanager import registry
+
+    entries = registry().entries(kind[:-1], tag)
+    if as_json:
+        click.echo(json.dumps([e.to_dict() for e in entries], indent=1))
+        return
+    rows = [(e.name + (":<name>" if e.prefix else ""), e.plugin, ",".join(e.tags),
+             "yes" if e.available else f"no ({e.reason})", e.description) for e in entries]
+    _table(["name", "plugin", "tags", "available", "description"], rows)
+
+
+# ---------------------------------------------------------------------------------------------
+@main.command()
+@click.option("--model", "-m", required=True, help="model name (see `memscore list models`)")
+@click.option("--benchmark", "-b", required=True, help="benchmark name (see `memscore list benchmarks`)")
+@click.option("--weights", default="default", show_default=True, help="none | default | PATH to a checkpoint")
+@click.option("--model-args", default="", help="k=v,k=v passed to the model factory")
+@click.option("--benchmark-args", default="", help="k=v,k=v passed to the benchmark (e.g. splits=1,3)")
+@click.option("--data-root", type=click.Path(path_type=Path), help="data set folder (default: $MEMSCORE_HOME/data/...)")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
+@click.option("--num-workers", default=0, show_default=True, type=click.IntRange(0), help="DataLoader workers")
+@click.option("--bf16", is_flag=True, help="bf16 autocast for the forward pass (CUDA)")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--limit", type=click.IntRange(1), help="use only the first N stimuli (smoke runs)")
+@click.option("--skip-bad-images", is_flag=True, help="drop undecodable images (listed in the score) instead of stopping")
+@click.option("--force", is_flag=True, help="recompute even if a stored score exists (the old one stays as history)")
+@click.option("--no-progress", is_flag=True, help="no progress bars")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def score(model, benchmark, weights, model_args, benchmark_args, data_root, device, batch_size, num_workers,
+          bf16, seed, limit, skip_bad_images, force, no_progress, fmt):
+    """Score MODEL on BENCHMARK (stored; a finished run is returned from the store)."""
+    from .api import score as run_score
+    from .benchmark import RunOptions
+    from .options import parse_kv
+
+    opts = RunOptions(device=device, batch_size=batch_size, seed=seed, limit=limit, data_root=data_root,
+                      num_workers=num_workers, bf16=bf16, skip_bad_images=skip_bad_images,
+                      progress=not no_progress)
+    result = run_score(model, benchmark, weights=weights, model_args=parse_kv(model_args, "--model-args"),
+                       benchmark_args=parse_kv(benchmark_args, "--benchmark-args"), options=opts, force=force)
+    if fmt == "json":
+        click.echo(result.to_json())
+        return
+    if result.meta.get("from_store"):
+        click.echo("(stored result; --force recomputes)", err=True)
+    click.echo(result.summary())
+    if result.layers:
+        best = result.meta.get("layer") or result.best_layer
+        _table(["layer", "value", "error"],
+               [((r["layer"] + (" *" if r["layer"] == best else "")), _f(r.get("value")), _f(r.get("error")))
+                for r in result.layers])
+
+
+@main.command()
+@click.option("--model", "-m", help="only this model")
+@click.option("--benchmark", "-b", help="only this benchmark")
+@click.option("--history", is_flag=True, help="include superseded (--force) results")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
+              show_default=True)
+def results(model, benchmark, history, fmt):
+    """List stored scores."""
+    from .store import ResultStore
+
+    scores = ResultStore().query(model, benchmark, all_versions=history)
+    if fmt == "json":
+        click.echo(json.dumps([s.to_dict() for s in scores], indent=1))
+        return
+    header = ["model", "benchmark", "version", "value", "error", "layer", "weights", "created"]
+    rows = [(s.model, s.benchmark, s.benchmark_version, _f(s.value), _f(s.error), s.meta.get("layer", ""),
+             s.meta.get("weights", ""), _when(s.meta.get("created"))) for s in scores]
+    if fmt == "csv":
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(header)
+        w.writerows(rows)
+    elif fmt == "markdown":
+        click.echo("| " + " | ".join(header) + " |")
+        click.echo("|" + "---|" * len(header))
+        for r in rows:
+            click.echo("| " + " | ".join(str(c) for c in r) + " |")
+    else:
+        _table(header, rows)
+
+
+@main.command()
+@click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
+def collect(folders):
+    """Merge per-run JSON result files (e.g. from cluster jobs) into the results database."""
+    from .store import ResultStore
+
+    added, seen = ResultStore().collect(list(folders) or None)
+    click.echo(f"{added} new of {seen} run files")
+
+
+# ---------------------------------------------------------------------------------------------
+@main.group()
+def data():
+    """Data sets: check a local copy, fetch the official archive."""
+
+
+@data.command("check")
+@click.argument("name")
+@click.option("--data-root", type=click.Path(path_type=Path), help="the data set folder")
+@click.option("--decode", is_flag=True, help="also decode every image (slow)")
+@click.option("--json", "as_json", is_flag=True)
+def data_check(name, data_root, decode, as_json):
+    """Validate data set NAME and report its counts."""
+    from .api import load_dataset
+
+    ds = load_dataset(name, root=data_root)
+    report = ds.check(decode=decode)
+    if as_json:
+        click.echo(json.dumps(report, indent=1, default=str))
+        return
+    _print_report(name, report)
+
+
+@data.command("fetch")
+@click.argument("name")
+@click.option("--url", help="archive URL (default: the official one)")
+@click.option("--dest", type=click.Path(path_type=Path), help="where to unpack (default: $MEMSCORE_HOME/data/NAME)")
+@click.option("--sha256", help="expected checksum of the archive")
+def data_fetch(name, url, dest, sha256):
+    """Download (resumable), verify and unpack data set NAME, then check it."""
+    from .pluginmanager import registry
+
+    entry, _ = registry().get("dataset", name)
+    cls = entry.resolve()
+    report = cls.fetch(url=url, dest=dest, sha256=sha256)
+    _print_report(name, report if isinstance(report, dict) else {"root": str(report)})
+
+
+def _print_report(name, report: dict) -> None:
+    click.echo(f"{name}: {report.get('root', '')}")
+    for key, value in report.items():
+        if key == "root":
+            continue
+        if isinstance(value, dict):
+            click.echo(f"  {key}:")
+            for k, v in value.items():
+                click.echo(f"    {k}: {v}")
+        else:
+            click.echo(f"  {key}: {value}")
+
+
+# ---------------------------------------------------------------------------------------------
+def _f(x) -> str:
+    return "" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
+
+
+def _when(t) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else ""
+
+
+def _table(header, rows) -> None:
+    rows = [[str(c) for c in r] for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+    widths[-1] = min(widths[-1], 80)
+    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    click.echo("  ".join("-" * w for w in widths))
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
