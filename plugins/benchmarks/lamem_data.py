@@ -1,0 +1,437 @@
+"""The LaMem memorability data set (Khosla, Raju, Torralba & Oliva, ICCV 2015) as it is on disk.
+
+Layout::
+
+    <root>/images/00000001.jpg … 00058741.jpg
+    <root>/splits/{train,val,test}_{1..5}.txt      # "<image file> <score>" per line, no header
+
+Each split k is an independent random split: train (45,000) / val (3,741) / test (10,000), disjoint,
+together all 58,741 images. **The same image has a different score in each split file** (different
+halves of the participants), so the targets of split k come from split k's own files only: nothing
+here merges, averages or looks up scores across files. :meth:`LaMem.read_part` reads exactly one file,
+so a benchmark can leave ``test_k`` unread until the very end.
+
+Every problem a user can cause raises :class:`memscore.errors.DataError` with one line naming the file
+(and line) and the fix; nothing is cached from a file that failed validation.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import numpy as np
+
+from memscore.errors import DataError
+
+__all__ = ["LaMem", "SplitPart", "PARTS", "OFFICIAL_SIZES"]
+
+PARTS = ("train", "val", "test")
+#: images per part in each official split (58,741 in all)
+OFFICIAL_SIZES = {"train": 45000, "val": 3741, "test": 10000}
+N_IMAGES = 58741
+
+_SPLIT_FILE = re.compile(r"^(train|val|test)_(\d+)\.txt$")
+_REFETCH = "re-download the data set (`memscore data fetch lamem`)"
+
+
+@dataclass(frozen=True)
+class SplitPart:
+    """One split file: image names and their scores (in file order), read from ``path`` only."""
+
+    names: list[str]
+    scores: np.ndarray  # float64, read-only, aligned with names
+    path: Path
+    part: str = ""  # "train" | "val" | "test"
+    k: int = 0  # split number
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@dataclass
+class _Parsed:
+    names: list[str]
+    scores: np.ndarray
+    stamp: tuple
+    images_ok: tuple | None = None  # stamp of images/ when every name was last found there
+
+
+def _unsafe_name(name: str) -> str | None:
+    """Why an image name would escape the images folder, or None. Fast for plain file names."""
+    if "/" not in name and "\\" not in name and ":" not in name:
+        return "'..' is not an image file name" if name in (".", "..") else None
+    for pure in (PurePosixPath(name), PureWindowsPath(name)):
+        if pure.is_absolute() or pure.anchor or pure.drive:
+            return "absolute path"
+        if ".." in pure.parts:
+            return "'..' leads out of the images folder"
+    return None
+
+
+def _parse_split_file(path: Path) -> tuple[list[str], np.ndarray]:
+    """Parse and validate one split file (format, scores, names, duplicates); raise DataError."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"LaMem split file {path} is missing; {_REFETCH}, or point --data-root / "
+                        f"MEMSCORE_LAMEM at the folder that holds images/ and splits/") from None
+    except OSError as e:
+        raise DataError(f"cannot read LaMem split file {path}: {e.strerror or e}; check its permissions") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text; the split file is corrupt — {_REFETCH}") from None
+
+    names: list[str] = []
+    values: list[str] = []
+    linenos: list[int] | None = None  # only built when blank lines are skipped
+    for i, line in enumerate(text.splitlines()):
+        parts = line.split()
+        if len(parts) == 2:
+            names.append(parts[0])
+            values.append(parts[1])
+            if linenos is not None:
+                linenos.append(i + 1)
+        elif not parts:  # blank line (e.g. a trailing one): skipped
+            if linenos is None:
+                linenos = list(range(1, len(names) + 1))
+        else:
+            shown = line.strip()
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise DataError(f"{path}:{i + 1}: malformed line {shown!r}: expected '<image file> <score>' "
+                            f"(e.g. '00013688.jpg 0.857143'); fix the line or {_REFETCH}")
+
+    def where(j: int) -> str:
+        return f"{path}:{linenos[j] if linenos is not None else j + 1}"
+
+    if not names:
+        raise DataError(f"LaMem split file {path} is empty; {_REFETCH}")
+    try:
+        scores = np.array(values, dtype=np.float64)
+    except ValueError:
+        for j, v in enumerate(values):
+            try:
+                float(v)
+            except ValueError:
+                raise DataError(f"{where(j)}: malformed line: score {v!r} is not a number; fix the line or "
+                                f"{_REFETCH}") from None
+        raise  # pragma: no cover - numpy and float() disagree
+    bad = ~np.isfinite(scores) | (scores < 0.0) | (scores > 1.0)
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        what = "NaN" if math.isnan(scores[j]) else f"{values[j]} (outside [0, 1])"
+        raise DataError(f"{where(j)}: score of {names[j]} is {what}; memorability scores are hit rates in "
+                        f"[0, 1] — fix the line or {_REFETCH}")
+    for j, name in enumerate(names):
+        why = _unsafe_name(name)
+        if why:
+            raise DataError(f"{where(j)}: image name {name!r} escapes the images folder ({why}); only names "
+                            f"inside images/ are allowed — fix the line or {_REFETCH}")
+    if len(set(names)) != len(names):
+        seen: dict[str, int] = {}
+        for j, name in enumerate(names):
+            if name in seen:
+                raise DataError(f"{where(j)}: duplicate entry {name} (first at line "
+                                f"{where(seen[name]).rsplit(':', 1)[1]}); each image may appear once per split "
+                                f"file — remove the duplicate or {_REFETCH}")
+            seen[name] = j
+    scores.flags.writeable = False
+    return names, scores
+
+
+def _stamp(path: Path) -> tuple:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return ()
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _find_tree(top: Path, depth: int = 2) -> Path | None:
+    """The folder under ``top`` (itself or ≤ ``depth`` levels down) that holds images/ and splits/."""
+    level = [top]
+    for _ in range(depth + 1):
+        for d in level:
+            if (d / "splits").is_dir() and (d / "images").is_dir():
+                return d
+        level = [c for d in level for c in sorted(d.iterdir()) if c.is_dir() and not c.is_symlink()]
+    return None
+
+
+class LaMem:
+    """LaMem on disk: ``<root>/images`` and ``<root>/splits``; validated, cached, leak-free split access."""
+
+    name = "lamem"
+    # The official archive, linked from the LaMem download page http://memorability.csail.mit.edu/download.html
+    # (project page http://memorability.csail.mit.edu, Khosla et al. ICCV 2015). It unpacks to
+    # lamem/images/ and lamem/splits/. The server speaks plain http only and may be unreachable or
+    # restricted; pass another URL (or a local path / file:// URL of the archive) with `url=`.
+    default_url = "http://memorability.csail.mit.edu/lamem.tar.gz"
+    # No official checksum is published; pass sha256= to verify your copy.
+    default_sha256: str | None = None
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        if root is None or str(root) == "":
+            env = os.environ.get("MEMSCORE_LAMEM")
+            if env:
+                root = env
+            else:
+                from memscore.paths import data_dir
+
+                root = data_dir() / "lamem"
+        self.root = Path(root).expanduser()
+        self._parts: dict[tuple[str, int], _Parsed] = {}
+        self._image_names: tuple[tuple, set[str]] | None = None
+        self._checked_splits: dict[int, tuple] = {}
+
+    def __repr__(self) -> str:
+        return f"LaMem(root={str(self.root)!r})"
+
+    # ------------------------------------------------------------------------------------------ paths
+    @property
+    def images_dir(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def splits_dir(self) -> Path:
+        return self.root / "splits"
+
+    def split_path(self, part: str, k: int) -> Path:
+        if part not in PARTS:
+            raise DataError(f"unknown LaMem split part {part!r}; use one of {', '.join(PARTS)}")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise DataError(f"LaMem split number must be an integer ≥ 1 (the official splits are 1..5), got {k!r}")
+        return self.splits_dir / f"{part}_{int(k)}.txt"
+
+    def image_path(self, name: str) -> Path:
+        why = _unsafe_name(name)
+        if why:
+            raise DataError(f"image name {name!r} escapes {self.images_dir} ({why}); use a name inside images/")
+        return self.images_dir / name
+
+    def split_ids(self) -> list[int]:
+        """The split numbers k that have at least one file in ``splits/`` (sorted)."""
+        self._require_root()
+        ks = set()
+        for entry in os.scandir(self.splits_dir):
+            m = _SPLIT_FILE.match(entry.name)
+            if m:
+                ks.add(int(m.group(2)))
+        return sorted(ks)
+
+    def _require_root(self) -> None:
+        if not self.root.is_dir():
+            raise DataError(f"LaMem folder {self.root} does not exist; run `memscore data fetch lamem`, or point "
+                            f"--data-root / MEMSCORE_LAMEM at the folder that holds images/ and splits/")
+        if not self.splits_dir.is_dir():
+            raise DataError(f"LaMem folder {self.root} has no splits/ folder; {_REFETCH}, or point --data-root / "
+                            f"MEMSCORE_LAMEM at the folder that holds images/ and splits/")
+
+    # ---------------------------------------------------------------------------------------- images
+    def _listed_images(self) -> set[str]:
+        """Names of the entries of images/ (one directory scan, cached while the folder is unchanged)."""
+        if not self.images_dir.is_dir():
+            raise DataError(f"LaMem images folder {self.images_dir} is missing; {_REFETCH}, or point --data-root "
+                            f"/ MEMSCORE_LAMEM at the folder that holds images/ and splits/")
+        stamp = _stamp(self.images_dir)
+        if self._image_names is None or self._image_names[0] != stamp:
+            with os.scandir(self.images_dir) as it:
+                self._image_names = (stamp, {e.name for e in it})
+        return self._image_names[1]
+
+    def _missing(self, names: list[str]) -> list[str]:
+        present = self._listed_images()
+        missing = []
+        for n in names:
+            if n in present:
+                continue
+            if ("/" in n or "\\" in n) and (self.images_dir / n).is_file():
+                continue
+            missing.append(n)
+        return missing
+
+    def _raise_missing(self, missing: list[str], listed_in: str) -> None:
+        first = ", ".join(missing[:3]) + (", …" if len(missing) > 3 else "")
+        raise DataError(f"{len(missing)} image(s) listed in {listed_in} are missing from {self.images_dir} "
+                        f"(first: {first}); {_REFETCH} or point --data-root / MEMSCORE_LAMEM at a complete copy")
+
+    # ---------------------------------------------------------------------------------------- splits
+    def _parsed(self, part: str, k: int, *, check_images: bool) -> _Parsed:
+        path = self.split_path(part, k)
+        stamp = _stamp(path)
+        cached = self._parts.get((part, k))
+        if cached is None or cached.stamp != stamp or not stamp:
+            if not path.is_file():
+                self._require_root()
+            names, scores = _parse_split_file(path)
+            cached = _Parsed(names, scores, stamp)
+            self._parts[(part, k)] = cached
+        if check_images and cached.images_ok != _stamp(self.images_dir):
+            missing = self._missing(cached.names)
+            if missing:
+                self._raise_missing(missing, str(path))
+            cached.images_ok = _stamp(self.images_dir)
+        return cached
+
+    def read_part(self, part: str, k: int, *, check_images: bool = True) -> SplitPart:
+        """Read ONE split file (``<part>_<k>.txt``): its names and its own scores, validated and cached."""
+        p = self._parsed(part, k, check_images=check_images)
+        return SplitPart(names=list(p.names), scores=p.scores, path=self.split_path(part, k), part=part, k=int(k))
+
+    def split(self, k: int, *, check_images: bool = True) -> dict[str, SplitPart]:
+        """``{"train", "val", "test"}`` of split k, each from its own file; validated disjoint."""
+        parts = {p: self.read_part(p, k, check_images=check_images) for p in PARTS}
+        stamp = tuple(self._parts[(p, k)].stamp for p in PARTS)
+        if self._checked_splits.get(k) != stamp:
+            sets = {p: set(parts[p].names) for p in PARTS}
+            for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+                both = sets[a] & sets[b]
+                if both:
+                    first = ", ".join(sorted(both)[:3]) + (", …" if len(both) > 3 else "")
+                    raise DataError(f"LaMem split {k}: {len(both)} image(s) are in both {parts[a].path} and "
+                                    f"{parts[b].path} (first: {first}); train/val/test of a split must be disjoint "
+                                    f"— {_REFETCH}")
+            self._checked_splits[k] = stamp
+        return parts
+
+    def images(self) -> list[str]:
+        """Every image name listed in any split file, sorted (names only: no scores are combined)."""
+        names: set[str] = set()
+        for k in self.split_ids():
+            for p in PARTS:
+                if self.split_path(p, k).exists():
+                    names.update(self._parsed(p, k, check_images=False).names)
+        return sorted(names)
+
+    # ----------------------------------------------------------------------------------------- check
+    def check(self, *, check_images: bool = True, decode: bool = False, progress: bool = False,
+              workers: int | None = None) -> dict:
+        """Validate the whole data set; raise DataError on the first problem, else return a report.
+
+        ``check_images``: every listed image must exist. ``decode``: also decode every image (slow:
+        minutes for 58,741) — undecodable ones are *reported* in ``bad_images``, not raised.
+        """
+        self._require_root()
+        ks = self.split_ids()
+        if not ks:
+            raise DataError(f"no LaMem split files (train_1.txt, val_1.txt, test_1.txt, …) in {self.splits_dir}; "
+                            f"{_REFETCH}")
+        for k in range(1, max(ks) + 1):  # splits are numbered 1..K without gaps, each complete
+            for p in PARTS:
+                path = self.split_path(p, k)
+                if not path.is_file():
+                    raise DataError(f"LaMem split file {path} is missing (split {k} needs train, val and test); "
+                                    f"{_REFETCH}")
+        splits: dict[int, dict[str, int]] = {}
+        union: set[str] = set()
+        for k in range(1, max(ks) + 1):
+            parts = self.split(k, check_images=False)
+            splits[k] = {p: len(parts[p]) for p in PARTS}
+            for p in PARTS:
+                union.update(parts[p].names)
+        report: dict = {
+            "root": str(self.root),
+            "images_dir": str(self.images_dir),
+            "split_ids": list(range(1, max(ks) + 1)),
+            "images": len(union),
+            "splits": splits,
+            "official_sizes": all(v == OFFICIAL_SIZES for v in splits.values()) and len(union) == N_IMAGES,
+            "bad_images": [],
+            "images_checked": False,
+            "decoded": 0,
+            "unlisted_images": None,
+        }
+        if check_images:
+            names = sorted(union)
+            missing = self._missing(names)
+            if missing:
+                files = [str(self.split_path(p, k)) for k in splits for p in PARTS
+                         if set(missing[:1]) & set(self._parts[(p, k)].names)]
+                self._raise_missing(missing, files[0] if files else str(self.splits_dir))
+            for parsed in self._parts.values():
+                parsed.images_ok = _stamp(self.images_dir)
+            present = self._listed_images()
+            report["unlisted_images"] = len(present - union)
+            report["images_checked"] = True
+        if decode:
+            report["bad_images"] = self._decode_all(sorted(union), progress=progress, workers=workers)
+            report["decoded"] = len(union) - len(report["bad_images"])
+        return report
+
+    def _decode_all(self, names: list[str], *, progress: bool, workers: int | None) -> list[dict]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from tqdm.auto import tqdm
+
+        from memscore.images import probe_image
+
+        workers = workers or min(8, os.cpu_count() or 1)
+        paths = [self.images_dir / n for n in names]
+        bad = []
+        with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow decodes without the GIL
+            it = pool.map(probe_image, paths, chunksize=64)
+            for name, path, reason in zip(names, paths, tqdm(it, total=len(paths), desc="decoding LaMem images",
+                                                              unit="img", disable=not progress)):
+                if reason is not None:
+                    bad.append({"name": name, "path": str(path), "reason": reason})
+        return bad
+
+    # ----------------------------------------------------------------------------------------- fetch
+    @classmethod
+    def fetch(cls, url: str | None = None, dest: str | os.PathLike | None = None, *, progress: bool = True,
+              sha256: str | None = None, md5: str | None = None, keep_archive: bool = False) -> Path:
+        """Download the archive (resumable, verified), unpack it safely into ``dest``, check it; return the root.
+
+        ``dest`` resolves like the constructor's ``root``. A ``dest`` that already holds a LaMem tree is
+        only checked (nothing downloaded). The archive is downloaded next to ``dest`` and deleted after a
+        successful check unless ``keep_archive``. A failed unpack or check leaves ``dest`` untouched.
+        """
+        from memscore.download import download, unpack
+
+        root = cls(dest).root
+        if (root / "splits").is_dir() or (root / "images").is_dir():
+            cls(root).check(check_images=True)
+            return root
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise DataError(f"cannot fetch LaMem into {root}: it exists and is not an (empty) LaMem folder; "
+                            f"move it away or choose another --data-root")
+        url = str(url or cls.default_url)
+        sha256 = sha256 if sha256 is not None else (cls.default_sha256 if url == cls.default_url else None)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        archive_name = Path(re.sub(r"[?#].*$", "", url).rstrip("/")).name or "lamem.tar.gz"
+        local = Path(url) if "://" not in url and Path(url).is_file() else None
+        if local is not None:
+            archive = local
+            from memscore.download import _expected, _mismatch
+
+            bad = _mismatch(archive, _expected(sha256, md5))
+            if bad:
+                raise DataError(f"checksum mismatch for {archive}: expected {bad[0]} {bad[1]}, got {bad[2]}; "
+                                f"check the file and the checksum")
+        else:
+            archive = download(url, root.parent / f"{root.name}-{archive_name}", sha256=sha256, md5=md5,
+                               progress=progress)
+        staging = root.parent / f".{root.name}.fetch-tmp"
+        if staging.exists():  # our own leftover from an interrupted fetch
+            shutil.rmtree(staging)
+        try:
+            unpack(archive, staging)
+            tree = _find_tree(staging)
+            if tree is None:
+                top = ", ".join(sorted(p.name for p in staging.iterdir())[:5]) or "nothing"
+                raise DataError(f"{archive} holds no LaMem tree (a folder with images/ and splits/; found: {top}); "
+                                f"check the URL or download the official archive")
+            cls(tree).check(check_images=True)
+            if root.is_dir():
+                root.rmdir()  # empty, checked above
+            os.replace(tree, root)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        if local is None and not keep_archive:
+            archive.unlink(missing_ok=True)
+        return root
