@@ -101,7 +101,7 @@ def test_duplicate_name_names_both_plugins(tmp_path):
     assert "resnet50" in plugins["torchvision"]["registered"]["models"]  # the rest of its hook ran
     proc = run_cli("score", "-m", "resnet18", "-b", "lamem-pls", env_extra=env, check=False)
     assert proc.returncode != 0
-    assert "registered by both plugin 'torchvision' and plugin 'memscore_dup'" in proc.stderr
+    assert "registered by both plugin 'memscore_dup' and plugin 'torchvision'" in proc.stderr
 
 
 def test_registry_prefix_resolution_and_lazy_factory():
