@@ -1,0 +1,91 @@
+"""Score JSON round-trip; the result store: reuse, --force history, concurrent writers, collect."""
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+
+from memscore.score import Score
+from memscore.store import ResultStore, run_key
+from plugin_dist import write_distribution
+
+
+def make_score(i: int = 0, model: str = "m") -> Score:
+    return Score(model=model, benchmark="b", benchmark_version="1", value=0.5 + i * 1e-3, error=0.01,
+                 ceiling=0.8, raw=0.4, layers=[{"layer": "l1", "value": 0.1, "error": None, "splits": [0.1, 0.2]},
+                                               {"layer": "l2", "value": float("nan"), "error": 0.2}],
+                 splits=[{"split": 1, "value": 0.3}], meta={"seed": 3, "device": "cpu", "weights": "none"})
+
+
+def test_score_json_round_trip():
+    s = make_score()
+    back = Score.from_json(s.to_json())
+    assert back.value == s.value and back.error == s.error and back.ceiling == s.ceiling and back.raw == s.raw
+    assert back.layers[0] == s.layers[0] and back.splits == s.splits and back.meta == s.meta
+    assert back.layers[1]["value"] is None  # NaN is not JSON: stored as null
+    assert back.best_layer == "l1"
+    assert json.loads(back.to_json()) == json.loads(s.to_json())
+
+
+def test_put_get_and_force_keeps_history(tmp_path):
+    store = ResultStore(tmp_path)
+    key = run_key("m", "none", "b", "1", {"a": 1})
+    assert store.get(key) is None
+    store.put(make_score(1), key)
+    store.put(make_score(2), key)  # a --force re-run
+    assert math.isclose(store.get(key).value, 0.502)
+    hist = store.history(key)
+    assert [round(s.value, 3) for s in hist] == [0.501, 0.502]
+    assert len(store.query(all_versions=True)) == 2 and len(store.query()) == 1
+    assert len(list((tmp_path / "runs").rglob("*.json"))) == 2  # one file per run, none overwritten
+
+
+def _writer(root: str, worker: int, n: int) -> None:
+    store = ResultStore(root)
+    for i in range(n):
+        store.put(make_score(i, model=f"w{worker}-{i}"), run_key(f"w{worker}-{i}", "none", "b", "1", {}))
+
+
+def test_two_processes_store_400_scores(tmp_path):
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), w, 200)) for w in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    store = ResultStore(tmp_path)
+    assert len(store.query()) == 400
+    assert len({s.model for s in store.query()}) == 400
+    assert len(list((tmp_path / "runs").rglob("*.json"))) == 400
+
+
+def test_collect_merges_run_files(tmp_path):
+    job = ResultStore(tmp_path / "job1")
+    job.put(make_score(1, "x"), run_key("x", "none", "b", "1", {}))
+    main = ResultStore(tmp_path / "main")
+    assert main.collect([tmp_path / "job1" / "runs"]) == (1, 1)
+    assert main.collect([tmp_path / "job1" / "runs"]) == (0, 1)  # idempotent
+    assert main.query(model="x")[0].value == job.query(model="x")[0].value
+
+
+def test_cli_reuses_stored_score_and_force_recomputes(tmp_path, memscore_home):
+    site = write_distribution(tmp_path / "site")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    cmd = [sys.executable, "-m", "memscore.cli", "score", "-m", "tiny-net", "-b", "param-count",
+           "--weights", "none", "--format", "json"]
+    first = json.loads(subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout)
+    second = json.loads(subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout)
+    assert second["meta"]["run_id"] == first["meta"]["run_id"] and second["meta"].get("from_store")
+    third = json.loads(subprocess.run(cmd + ["--force"], capture_output=True, text=True, env=env, check=True).stdout)
+    assert third["meta"]["run_id"] != first["meta"]["run_id"]
+    listed = subprocess.run([sys.executable, "-m", "memscore.cli", "results", "--history", "--format", "json"],
+                            capture_output=True, text=True, env=env, check=True).stdout
+    assert {r["meta"]["run_id"] for r in json.loads(listed)} == {first["meta"]["run_id"], third["meta"]["run_id"]}
+    # a different benchmark arg is a different key: not served from the store
+    other = json.loads(subprocess.run(cmd + ["--benchmark-args", "scale=3"], capture_output=True, text=True,
+                                      env=env, check=True).stdout)
+    assert other["value"] == 3 * 762 and not other["meta"].get("from_store")
