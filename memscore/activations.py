@@ -100,8 +100,9 @@ class Capture:
     its last call. Once every layer of the group has been seen the forward is cut short.
     """
 
-    def __init__(self, model: Model, layers: Sequence[str], sink: Callable[[str, torch.Tensor], None]):
-        info = {li.name: li for li in model.layer_info()}
+    def __init__(self, model: Model, layers: Sequence[str], sink: Callable[[str, torch.Tensor], None],
+                 image_size: int | None = None):
+        info = {li.name: li for li in model.layer_info(image_size)}
         self.final_call = {name: info[name].calls for name in layers}
         self.sink = sink
         self.module = model.module
@@ -265,7 +266,7 @@ class Extractor:
 
     # -- PCA bases ---------------------------------------------------------------------------
     def _units(self) -> dict[str, int]:
-        return {li.name: li.units for li in self.model.layer_info()}
+        return {li.name: li.units for li in self.model.layer_info(self.image_size)}
 
     def pca(self, layers: Sequence[str]) -> dict[str, LayerPCA]:
         """The PCA basis of every layer with more than k units (fitted once, then from the cache)."""
@@ -319,7 +320,7 @@ class Extractor:
         bad: list[int] = []
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
         self.passes += 1
-        with Capture(self.model, layers, sink) as cap, torch.inference_mode(), autocast:
+        with Capture(self.model, layers, sink, self.image_size) as cap, torch.inference_mode(), autocast:
             bar = tqdm(loader, desc=f"{self.model.identifier}: {desc}", unit="batch",
                        disable=not self.progress, leave=False)
             for x, idx, ok in bar:
@@ -396,7 +397,7 @@ def model_fingerprint(model: Model) -> str:
         h = hashlib.sha1()
         for name, t in model.module.state_dict().items():
             h.update(name.encode())
-            h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()
+            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
                      if t.numel() else b"")
         fp = model.meta["_fingerprint"] = h.hexdigest()[:16]
     return fp

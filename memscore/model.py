@@ -66,20 +66,22 @@ class Model:
     weights: str = "default"  # "none", "default", a hub id or a local path
     head: str | None = None  # dotted name of the classifier module (replaced for fine-tuning)
     meta: dict[str, Any] = field(default_factory=dict)
-    _layers: list[LayerInfo] | None = field(default=None, repr=False)
+    _layers: dict[int, list[LayerInfo]] = field(default_factory=dict, repr=False)
 
     # -- layers ----------------------------------------------------------------------------------
-    def layer_info(self) -> list[LayerInfo]:
-        """Every module (in first-execution order) with a tensor output, from one dry forward pass."""
-        if self._layers is None:
-            self._layers = discover_layers(self.module, self.preprocessing.crop_size)
-        return self._layers
+    def layer_info(self, image_size: int | None = None) -> list[LayerInfo]:
+        """Every module (in first-execution order) with a tensor output, from one dry forward pass
+        at ``image_size`` (default: the model's own input size)."""
+        size = image_size or self.preprocessing.crop_size
+        if size not in self._layers:
+            self._layers[size] = discover_layers(self.module, size)
+        return self._layers[size]
 
-    def layers(self, min_units: int = MIN_UNITS) -> list[str]:
-        return [li.name for li in self.layer_info() if li.units >= min_units]
+    def layers(self, min_units: int = MIN_UNITS, image_size: int | None = None) -> list[str]:
+        return [li.name for li in self.layer_info(image_size) if li.units >= min_units]
 
-    def excluded_layers(self, min_units: int = MIN_UNITS) -> list[tuple[str, int]]:
-        return [(li.name, li.units) for li in self.layer_info() if li.units < min_units]
+    def excluded_layers(self, min_units: int = MIN_UNITS, image_size: int | None = None) -> list[tuple[str, int]]:
+        return [(li.name, li.units) for li in self.layer_info(image_size) if li.units < min_units]
 
     @property
     def penultimate_layer(self) -> str:
@@ -108,7 +110,7 @@ class Model:
         else:
             raise ValueError(f"{self.identifier}: head {name!r} is a {type(old).__name__}, not Linear/Conv2d")
         setattr(owner, attr, new)
-        self._layers = None
+        self._layers.clear()
         return new
 
     def transform(self, image_size: int | None = None) -> Callable:

@@ -87,8 +87,8 @@ class LamemPLS(Benchmark):
         from memscore_plugins.metrics.pls import Fold, fit_predict
 
         data, parts, stimuli = self.load_splits(options)
-        layers = self.layer_names or model.layers(self.min_units)
-        excluded = model.excluded_layers(self.min_units)
+        layers = self.layer_names or model.layers(self.min_units, self.image_size)
+        excluded = model.excluded_layers(self.min_units, self.image_size)
         extractor = Extractor(
             model, n_components=self.pca or None, reference=self.reference_set(stimuli) if self.pca else None,
             batch_size=options.batch_size, device=options.device, num_workers=options.num_workers,
