@@ -1,0 +1,143 @@
+"""The activation engine equals a plain pipeline (full activations -> sklearn PCA), caches, groups."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.decomposition import PCA
+
+from lamem_fixture import build_lamem
+from memscore.activations import Extractor, fit_pca_from
+from memscore.errors import DataError
+from memscore.images import load_image
+from memscore.stimuli import Stimuli
+from memscore_plugins.models.torchvision_models import build
+
+SIZE = 48
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    root = build_lamem(tmp_path_factory.mktemp("lamem"), 60, image_size=48)
+    return Stimuli.from_folder(root / "images")
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build("resnet18", weights="none")
+
+
+def full_activations(model, stimuli, layers):
+    """The plain way: every layer's whole output, captured at the module's last call."""
+    info = {li.name: li for li in model.layer_info(SIZE)}
+    out, calls, hooks = {n: [] for n in layers}, {}, []
+
+    def hook(name):
+        def fn(_m, _i, o):
+            calls[name] = calls.get(name, 0) + 1
+            if calls[name] == info[name].calls:
+                out[name].append(o.flatten(1).detach().clone())
+        return fn
+
+    for n in layers:
+        hooks.append(model.module.get_submodule(n).register_forward_hook(hook(n)))
+    tf = model.transform(SIZE)
+    x = torch.stack([tf(load_image(p)) for p in stimuli.paths])
+    with torch.no_grad():
+        for i in range(0, len(x), 16):
+            calls.clear()
+            model.module(x[i:i + 16])
+    for h in hooks:
+        h.remove()
+    return {n: torch.cat(v).double().numpy() for n, v in out.items()}
+
+
+def test_engine_equals_full_activations_then_sklearn_pca(model, images, tmp_path):
+    ref_idx = list(range(0, len(images), 2))
+    k = 20
+    ex = Extractor(model, n_components=k, reference=images.subset(ref_idx), batch_size=16, image_size=SIZE,
+                   cache_dir=tmp_path, progress=False)
+    layers = model.layers(image_size=SIZE)
+    acts = ex.extract(images, layers)
+    full = full_activations(model, images, layers)
+    assert len(layers) == 67 and acts.report["computed"]
+    for name in layers:
+        raw = full[name]
+        ours = np.asarray(acts[name], dtype=np.float64)
+        if raw.shape[1] <= k:
+            np.testing.assert_allclose(ours, raw, rtol=1e-5, atol=1e-6 * np.abs(raw).max())
+            continue
+        ref = PCA(n_components=min(k, len(ref_idx) - 1), svd_solver="full").fit(raw[ref_idx]).transform(raw)
+        signs = np.sign((ref * ours).sum(0))
+        assert ours.shape == ref.shape
+        err = np.abs(ours * signs - ref).max() / np.abs(ref).max()
+        assert err < 1e-4, (name, err)
+
+
+def test_second_run_reads_cache_and_computes_nothing(model, images, tmp_path, monkeypatch):
+    kw = dict(n_components=10, reference=images.subset(range(20)), batch_size=16, image_size=SIZE,
+              cache_dir=tmp_path, progress=False)
+    first = Extractor(model, **kw).extract(images)
+    monkeypatch.setattr(model.module, "forward", lambda *a, **k: pytest.fail("forward ran on a cached run"))
+    again = Extractor(model, **kw).extract(images)
+    assert not again.report["computed"] and again.report["passes"] == 0
+    for name in first:
+        np.testing.assert_array_equal(first[name], again[name])
+
+
+def test_cache_key_changes_with_weights_and_stimuli(model, images, tmp_path):
+    kw = dict(n_components=10, reference=images.subset(range(20)), batch_size=16, image_size=SIZE,
+              cache_dir=tmp_path, progress=False)
+    layers = ["layer4"]
+    Extractor(model, **kw).extract(images, layers)
+    torch.manual_seed(1)
+    other = build("resnet18", weights="none")  # same name, different random weights
+    assert Extractor(other, **kw).extract(images, layers).report["computed"]
+    assert Extractor(model, **kw).extract(images.subset(range(30)), layers).report["computed"]
+
+
+def test_small_memory_budget_uses_groups_and_gives_same_result(model, images, tmp_path):
+    kw = dict(n_components=10, reference=images.subset(range(20)), batch_size=16, image_size=SIZE, progress=False)
+    one = Extractor(model, cache_dir=tmp_path / "a", **kw)
+    a = one.extract(images)
+    many = Extractor(model, cache_dir=tmp_path / "b", memory_gb=0.002, **kw)
+    b = many.extract(images)
+    assert one.passes == 2  # one PCA-fit pass, one extraction pass
+    assert many.passes > 4
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-5)
+
+
+def test_pca_drops_null_directions_and_matches_sklearn():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(30, 500, generator=g, dtype=torch.float64).float()
+    pca = fit_pca_from(x.clone(), k=100)
+    assert pca.k == 29  # 30 centred points span 29 directions
+    ref = PCA(29, svd_solver="full").fit(x.double().numpy())
+    np.testing.assert_allclose(np.abs(pca.basis.double().numpy()), np.abs(ref.components_.T), atol=1e-5)
+    np.testing.assert_allclose(pca.explained_variance.numpy(), ref.explained_variance_, rtol=1e-4)
+
+
+def test_bad_image_stops_or_is_flagged(model, images, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    st = Stimuli.from_paths([*images.paths[:5], bad, *images.paths[5:9]])
+    kw = dict(n_components=None, batch_size=4, image_size=SIZE, progress=False)
+    with pytest.raises(DataError, match="broken.jpg"):
+        Extractor(model, cache_dir=tmp_path / "a", **kw).extract(st, ["layer4"])
+    acts = Extractor(model, cache_dir=tmp_path / "b", skip_bad_images=True, **kw).extract(st, ["layer4"])
+    assert acts.bad == ["broken.jpg"]
+    assert not acts["layer4"][5].any() and acts["layer4"][4].any()
+    good = Extractor(model, cache_dir=tmp_path / "c", **kw).extract(images.subset(range(9)), ["layer4"])
+    # batches are composed differently, so allow float32 round-off
+    np.testing.assert_allclose(acts["layer4"][[0, 1, 2, 3, 4, 6, 7, 8, 9]], good["layer4"], rtol=1e-4,
+                               atol=1e-5 * np.abs(good["layer4"]).max())
+
+
+def test_layer_discovery_counts_and_last_call(model):
+    info = {li.name: li for li in model.layer_info()}
+    assert info["conv1"].units == 64 * 112 * 112
+    assert info["layer1.0.relu"].calls == 2  # reused ReLU: its last call (the block output) is captured
+    assert model.penultimate_layer == "avgpool"
+    assert model.excluded_layers() == []
