@@ -131,3 +131,23 @@ def test_hook_error_is_recorded():
     plugins = Plugins()
     info = plugins.add("bad", Bad())
     assert info.error == "RuntimeError: boom"
+
+
+def test_plugin_template_installs_and_registers(tmp_path):
+    """The template in examples/ pip-installs as a real distribution and its model scores."""
+    from pathlib import Path
+
+    template = Path(__file__).resolve().parents[1] / "examples" / "plugin-template"
+    target = tmp_path / "site"
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                           "--no-index", "--target", str(target), str(template)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    env = {"PYTHONPATH": str(target)}
+    plugins = {p["name"]: p for p in json.loads(run_cli("plugins", "--json", env_extra=env).stdout)}
+    assert plugins["my_models"]["registered"] == {"models": ["my-net"]}
+    assert plugins["my_models"]["distribution"] == "my-memscore-plugin"
+    code = ("import memscore; m = memscore.load_model('my-net', weights='none');"
+            "print(m.layers(), m.penultimate_layer)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, **env}, check=True).stdout
+    assert "'0', '1', '2', '3', '4', '5', '6'" in out and out.strip().endswith("5")

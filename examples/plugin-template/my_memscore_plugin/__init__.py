@@ -1,0 +1,1 @@
+"""A minimal memscore plugin: one model, registered through the `memscore` entry point."""
