@@ -154,12 +154,16 @@ class LayerPCA:
     mean: torch.Tensor
     basis: torch.Tensor
     explained_variance: torch.Tensor
+    _offset: torch.Tensor | None = field(default=None, repr=False)
 
     def to(self, device) -> "LayerPCA":
         return LayerPCA(self.mean.to(device), self.basis.to(device), self.explained_variance)
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.float() - self.mean) @ self.basis
+        # x @ B - mean @ B: no centred copy of the (batch x units) activations
+        if self._offset is None:
+            self._offset = self.mean @ self.basis
+        return torch.addmm(self._offset, x.float(), self.basis, beta=-1)
 
     @property
     def k(self) -> int:

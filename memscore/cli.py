@@ -166,7 +166,7 @@ def data_check(name, data_root, decode, as_json):
     from .api import load_dataset
 
     ds = load_dataset(name, root=data_root)
-    report = ds.check(decode=decode)
+    report = ds.check(decode=decode, progress=decode)
     if as_json:
         click.echo(json.dumps(report, indent=1, default=str))
         return

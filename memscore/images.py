@@ -80,12 +80,13 @@ def _decode(path: Path):
         raise BadImage(f"cannot read file ({_one_line(e.strerror or e)})") from None
     if size == 0:
         raise BadImage("empty file (0 bytes)")
+    fmt = "image"
     try:
         with warnings.catch_warnings():
             # DecompressionBombWarning etc. become errors only when Pillow raises them itself.
             warnings.simplefilter("ignore", UserWarning)
             with Image.open(path) as im:
-                fmt = im.format or "unknown format"
+                fmt = im.format or fmt
                 if ImageFile.LOAD_TRUNCATED_IMAGES and isinstance(im, ImageFile.ImageFile):
                     # Someone enabled silent padding globally; decode with it off for this image.
                     _load_strict(im)

@@ -35,7 +35,7 @@ OFFICIAL_SIZES = {"train": 45000, "val": 3741, "test": 10000}
 N_IMAGES = 58741
 
 _SPLIT_FILE = re.compile(r"^(train|val|test)_(\d+)\.txt$")
-_REFETCH = "re-download the data set (`memscore data fetch lamem`)"
+_REFETCH = "re-download the data set (`memscore data fetch lamem` into an empty folder)"
 
 
 @dataclass(frozen=True)
