@@ -19,7 +19,7 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     if name == "Score":
-        from .score import Score
+        from .scores import Score
 
         return Score
     raise AttributeError(f"module 'memscore' has no attribute {name!r}")

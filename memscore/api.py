@@ -11,7 +11,7 @@ from .benchmark import Benchmark, RunOptions
 from .options import check_kwargs
 from .pluginmanager import get_plugins, registry
 from .registry import Entry
-from .score import Score
+from .scores import Score
 from .store import ResultStore, run_key
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .model import Model
-from .score import Score
+from .scores import Score
 
 
 @dataclass

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import paths
-from .score import Score
+from .scores import Score
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

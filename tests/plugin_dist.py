@@ -8,7 +8,7 @@ IMPL_SOURCE = '''
 import torch
 from memscore.benchmark import Benchmark
 from memscore.model import Model, Preprocessing
-from memscore.score import Score
+from memscore.scores import Score
 
 
 class Tiny(torch.nn.Module):

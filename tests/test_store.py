@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from memscore.score import Score
+from memscore.scores import Score
 from memscore.store import ResultStore, run_key
 from plugin_dist import write_distribution
 

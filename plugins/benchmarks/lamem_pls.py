@@ -17,7 +17,7 @@ from memscore.activations import Extractor
 from memscore.benchmark import Benchmark, RunOptions
 from memscore.errors import OptionError
 from memscore.model import MIN_UNITS, Model
-from memscore.score import Score
+from memscore.scores import Score
 from memscore.stimuli import Stimuli
 
 
