@@ -61,7 +61,8 @@ def list_(kind, tag, as_json):
         click.echo(json.dumps([e.to_dict() for e in entries], indent=1))
         return
     rows = [(e.name + (":<name>" if e.prefix else ""), e.plugin, ",".join(e.tags),
-             "yes" if e.available else f"no ({e.reason})", e.description) for e in entries]
+             "yes" if e.available else "no", e.description if e.available else f"({e.reason}) {e.description}")
+            for e in entries]
     _table(["name", "plugin", "tags", "available", "description"], rows)
 
 

@@ -1,16 +1,13 @@
-"""Registers torchvision classification models (imports nothing heavy)."""
-from memscore import hookimpl
+"""Registers the `torchvision:<name>` family (imports nothing heavy).
 
-#: curated plain names; any other torchvision classifier resolves as `torchvision:<name>`
-NAMES = ["alexnet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg16"]
+Plain names of the paper's models (resnet18, alexnet, ...) are registered by the `zoo` plugin, which
+maps each to its best source; this plugin serves any torchvision classifier by prefix.
+"""
+from memscore import hookimpl
 
 
 @hookimpl
 def register_models(register):
-    for name in NAMES:
-        register(name, "memscore_plugins.models.torchvision_models:build",
-                 params={"arch": name}, description=f"torchvision {name} (ImageNet)",
-                 tags=["torchvision", "imagenet"], source="torchvision")
     register.prefix("torchvision", "memscore_plugins.models.torchvision_models:build_any",
                     description="any torchvision classification model, e.g. torchvision:convnext_tiny",
                     tags=["torchvision"], source="torchvision")
