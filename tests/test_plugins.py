@@ -89,19 +89,24 @@ def test_memscore_plugins_env_restricts(toy_path):
 
 def test_duplicate_name_names_both_plugins(tmp_path):
     src = ("from memscore import hookimpl\n"
-           "@hookimpl\ndef register_models(register):\n    register('resnet18', 'x:y', description='impostor')\n"
-           "    register('fine-model', 'x:y')\n")
-    dup = write_distribution(tmp_path / "site", name="memscore_dup", source=src)
-    env = {"PYTHONPATH": str(dup)}
+           "@hookimpl\ndef register_models(register):\n    register('twin-net', 'x:y', description='one of two')\n"
+           "    register('{own}', 'x:y')\n")
+    site = tmp_path / "site"
+    write_distribution(site, name="memscore_dup_a", source=src.format(own="net-a"))
+    write_distribution(site, name="memscore_dup_b", source=src.format(own="net-b"))
+    env = {"PYTHONPATH": str(site)}
     plugins = {p["name"]: p for p in json.loads(run_cli("plugins", "--json", env_extra=env).stdout)}
-    # plugins load in name order, so the second to claim the name (torchvision) carries the error
-    err = plugins["torchvision"]["error"]
-    assert "'torchvision'" in err and "'memscore_dup'" in err and "'resnet18'" in err
-    assert plugins["memscore_dup"]["registered"] == {"models": ["fine-model", "resnet18"]}
-    assert "resnet50" in plugins["torchvision"]["registered"]["models"]  # the rest of its hook ran
-    proc = run_cli("score", "-m", "resnet18", "-b", "lamem-pls", env_extra=env, check=False)
+    # plugins load in name order, so the second to claim the name carries the error
+    err = plugins["memscore_dup_b"]["error"]
+    assert "'twin-net'" in err and "'memscore_dup_a'" in err and "'memscore_dup_b'" in err
+    assert plugins["memscore_dup_a"]["registered"] == {"models": ["net-a", "twin-net"]}
+    assert plugins["memscore_dup_b"]["registered"] == {"models": ["net-b"]}  # the rest of its hook ran
+    proc = run_cli("score", "-m", "twin-net", "-b", "lamem-pls", env_extra=env, check=False)
     assert proc.returncode != 0
-    assert "registered by both plugin 'memscore_dup' and plugin 'torchvision'" in proc.stderr
+    assert proc.stderr.strip() == ("error: model 'twin-net' is registered by both plugin 'memscore_dup_a' and "
+                                   "plugin 'memscore_dup_b'; uninstall one or restrict with MEMSCORE_PLUGINS")
+    listed = {m["name"]: m for m in json.loads(run_cli("list", "models", "--json", env_extra=env).stdout)}
+    assert listed["twin-net"]["available"] is False
 
 
 def test_registry_prefix_resolution_and_lazy_factory():
