@@ -29,6 +29,7 @@ def load_model(name: str, weights: str | None = "default", *, seed: int = 0, **m
     torch.manual_seed(seed)
     model, entry = _load("model", name, {"weights": weights, **model_args}, "--model-args")
     model.identifier = name
+    model.meta["model_args"] = dict(model_args)
     model.meta.setdefault("plugin", entry.plugin)
     model.meta.setdefault("plugin_version", entry.version)
     if model.weights == "none":

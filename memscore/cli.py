@@ -223,5 +223,13 @@ def _table(header, rows) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
+def _add_subsystem_commands() -> None:
+    from .commands.analyze import analyze
+
+    main.add_command(analyze)
+
+
+_add_subsystem_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

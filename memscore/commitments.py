@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .benchmark import RunOptions
 from .store import ResultStore
+
+if TYPE_CHECKING:  # memscore.benchmark imports torch; this module must not
+    from .benchmark import RunOptions
 
 __all__ = ["Commitment", "find", "commit", "weights_id", "REGIONS"]
 
@@ -91,10 +93,11 @@ def cfg_full(score) -> bool:
 
 
 def commit(model: str, region: str, *, weights: str | None = "default", model_args: dict[str, Any] | None = None,
-           benchmark_args: dict[str, Any] | None = None, options: RunOptions | None = None,
+           benchmark_args: dict[str, Any] | None = None, options: "RunOptions | None" = None,
            store: ResultStore | None | bool = True, force: bool = False) -> Commitment:
     """The commitment from the store, or computed (and stored) by scoring ``neural-<region>``."""
     from .api import score
+    from .benchmark import RunOptions
 
     options = options or RunOptions()
     st = ResultStore() if store is True else (store or None)

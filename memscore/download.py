@@ -78,9 +78,9 @@ def file_digest(path: Path, algorithms: tuple[str, ...] = ("sha256",)) -> dict[s
     return {a: h.hexdigest() for a, h in hashes.items()}
 
 
-def _expected(sha256: str | None, md5: str | None) -> dict[str, str]:
+def _expected(sha256: str | None, md5: str | None, sha1: str | None = None) -> dict[str, str]:
     out = {}
-    for algo, value, n in (("sha256", sha256, 64), ("md5", md5, 32)):
+    for algo, value, n in (("sha256", sha256, 64), ("md5", md5, 32), ("sha1", sha1, 40)):
         if value:
             v = value.strip().lower()
             if not re.fullmatch(rf"[0-9a-f]{{{n}}}", v):
@@ -117,7 +117,7 @@ def _is_local(url: str) -> bool:
 
 
 def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, md5: str | None = None,
-             progress: bool = True, retries: int | None = None, timeout: float | None = None) -> Path:
+             sha1: str | None = None, progress: bool = True, retries: int | None = None, timeout: float | None = None) -> Path:
     """Download ``url`` to ``dest`` (resumable, verified, atomic). Returns ``dest``.
 
     An existing ``dest`` is taken as done (it was renamed there only when complete) once it matches
@@ -129,7 +129,7 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, md
         if not Path(url).is_file():
             raise DataError(f"cannot download {url}: no such file, and not a URL (http://, https://, file://)")
         url = Path(url).resolve().as_uri()
-    expected = _expected(sha256, md5)
+    expected = _expected(sha256, md5, sha1)
     retries = RETRIES if retries is None else retries
     timeout = TIMEOUT if timeout is None else timeout
     if dest.exists():

@@ -206,6 +206,18 @@ def test_wrong_checksum(server, tmp_path):
     assert dest.read_bytes() == b"something else"
 
 
+def test_sha1_verified(server, tmp_path):
+    import hashlib
+
+    data = b"brainio assembly bytes" * 50
+    server.files["/a.nc"] = data
+    good = hashlib.sha1(data).hexdigest()
+    assert download(server.url + "/a.nc", tmp_path / "a.nc", sha1=good, progress=False).read_bytes() == data
+    with pytest.raises(DataError, match="0000000000"):
+        download(server.url + "/a.nc", tmp_path / "b.nc", sha1="0" * 40, progress=False)
+    assert not (tmp_path / "b.nc").exists()
+
+
 def test_fetch_with_wrong_checksum_leaves_no_tree(server, lamem_archive, tmp_path):
     server.files["/lamem.tar.gz"] = lamem_archive
     with pytest.raises(DataError, match="checksum mismatch"):

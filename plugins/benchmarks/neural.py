@@ -1,0 +1,216 @@
+"""`neural-v1`, `neural-v2`, `neural-v4`, `neural-it`: every layer's Brain-Score neural predictivity.
+
+The region's public recordings (V1/V2: FreemanZiemba2013.public, V4/IT: MajajHong2015.public; see
+:mod:`.neural_data`) are averaged over the data set's time window and over repetitions. The stimuli are placed
+on the model's screen (:mod:`.screen`: the data set's visual degrees inside the model's field, default 8°)
+and fed to the activation engine in one pass for all scoreable layers, each PCA-reduced to at most 1000
+dimensions on a reference set (default: the benchmark's own placed stimuli, at most ``reference_size``;
+``reference=PATH`` takes a folder of images instead). The model's input is the whole screen resized to its
+input size, as Brain-Score's PyTorch wrapper does (no centre crop).
+
+Each layer is scored with :mod:`memscore_plugins.metrics.neural_predictivity` (PLS-25, 10 stratified 90/10
+splits, Pearson per site, median over sites, mean over splits) and normalised by the split-half ceiling
+as ``brainscore_vision`` does today: ``r² / ceiling``. The model **commits** the layer with the highest raw r
+to the region (``Score.meta["layer"]``); its ceiled value is the benchmark score.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memscore.activations import Extractor
+from memscore.benchmark import Benchmark, RunOptions
+from memscore.errors import DataError, OptionError
+from memscore.model import MIN_UNITS, Model
+from memscore.scores import Score
+from memscore.stimuli import Stimuli
+
+REGIONS = ("V1", "V2", "V4", "IT")
+MODEL_DEGREES = 8  # Brain-Score's default field of view of a model
+
+
+class ScreenExtractor(Extractor):
+    """The engine with Brain-Score's screen input (whole image resized to the input size); keyed apart."""
+
+    def __init__(self, model: Model, **kwargs):
+        from memscore_plugins.benchmarks.screen import screen_transform
+
+        super().__init__(model, **kwargs)
+        self.transform = screen_transform(model, self.image_size)
+
+    def _model_key(self) -> dict:
+        return {**super()._model_key(), "input": "screen-resize"}
+
+
+def _window(value: Any) -> tuple[float, float] | None:
+    if value in (None, "", "default"):
+        return None
+    try:
+        lo, hi = (float(v) for v in str(value).replace(":", "-").replace("+", "-").split("-"))
+    except ValueError:
+        raise OptionError(f"time_window={value!r}: give <start>-<end> in ms, e.g. time_window=70-170") from None
+    return lo, hi
+
+
+class NeuralBenchmark(Benchmark):
+    version = "1"
+
+    def __init__(self, region: str, dataset: str | None = None, source: str = "local", pca: int = 1000,
+                 reference: str | None = None, reference_size: int = 1000, n_components: int = 25,
+                 splits: int = 10, visual_degrees: float = MODEL_DEGREES, time_window: str | None = None,
+                 stratification: str | None = "default", ceiling: str = "split-half", min_units: int = MIN_UNITS,
+                 layers: str | None = None, image_size: int | None = None):
+        region = str(region).upper()
+        if region not in REGIONS:
+            raise OptionError(f"region={region!r}: use one of {', '.join(REGIONS)}")
+        if source not in ("local", "brainscore"):
+            raise OptionError(f"source={source!r}: use source=local (BrainIO files) or source=brainscore")
+        if ceiling not in ("split-half", "none"):
+            raise OptionError(f"ceiling={ceiling!r}: use ceiling=split-half (Brain-Score) or ceiling=none (raw r)")
+        if n_components < 1 or splits < 2:
+            raise OptionError("n_components must be >= 1 and splits >= 2")
+        self.region = region
+        self.identifier = f"neural-{region.lower()}"
+        self.dataset = str(dataset) if dataset else None
+        self.source = source
+        self.pca = int(pca or 0)
+        self.reference = reference
+        self.reference_size = int(reference_size)
+        self.n_components = int(n_components)
+        self.n_splits = int(splits)
+        self.visual_degrees = float(visual_degrees)
+        self.time_window = _window(time_window)
+        self.stratification = None if str(stratification).lower() in ("none", "") else stratification
+        self.ceiling_mode = ceiling
+        self.min_units = int(min_units)
+        self.layer_names = [s for s in str(layers).replace(";", "+").split("+") if s] if layers else None
+        self.image_size = image_size
+
+    def config(self) -> dict[str, Any]:
+        ds = self.dataset
+        if ds and Path(ds).expanduser().is_file():
+            ds = str(Path(ds).expanduser().resolve())
+        return {"region": self.region, "dataset": ds, "source": self.source, "pca": self.pca,
+                "reference": str(Path(self.reference).resolve()) if self.reference else "stimuli",
+                "reference_size": self.reference_size, "n_components": self.n_components,
+                "splits": self.n_splits, "visual_degrees": self.visual_degrees,
+                "time_window": list(self.time_window) if self.time_window else None,
+                "stratification": self.stratification, "ceiling": self.ceiling_mode, "min_units": self.min_units,
+                "layers": self.layer_names, "image_size": self.image_size}
+
+    # -- data ----------------------------------------------------------------------------------
+    def load_data(self, options: RunOptions):
+        from memscore_plugins.benchmarks.neural_data import load_region
+
+        data = load_region(self.region, data_root=options.data_root, dataset=self.dataset, source=self.source,
+                           time_window=self.time_window, stratification=self.stratification)
+        if options.limit:
+            data = data.subset(min(int(options.limit), len(data)))
+        bad_sites = ~np.isfinite(data.responses).all(axis=0)
+        if bad_sites.all():
+            raise DataError(f"{data.source}: every {self.region} site has missing responses")
+        return data, bad_sites
+
+    def reference_set(self, stimuli: Stimuli) -> Stimuli:
+        if self.reference:
+            ref = Stimuli.from_folder(self.reference, limit=self.reference_size)
+            if len(ref) == 0:
+                raise OptionError(f"reference={self.reference}: no images found in that folder")
+            return ref
+        if len(stimuli) <= self.reference_size:
+            return stimuli
+        pick = np.random.default_rng(0).choice(len(stimuli), self.reference_size, replace=False)
+        return stimuli.subset(sorted(pick.tolist()))
+
+    # -- run -----------------------------------------------------------------------------------
+    def run(self, model: Model, options: RunOptions) -> Score:
+        from memscore import paths
+        from memscore_plugins.benchmarks.screen import place_on_screen
+        from memscore_plugins.metrics import neural_predictivity as npred
+
+        t_all = time.perf_counter()
+        data, bad_sites = self.load_data(options)
+        Y = data.responses[:, ~bad_sites]
+        sites = [s for s, b in zip(data.site_ids, bad_sites) if not b]
+        # ceiling (model-independent)
+        ceil = None
+        if self.ceiling_mode == "split-half":
+            if data.trial_repetition is None:
+                raise DataError(f"{data.source} has no 'repetition' coordinate on presentation: the split-half "
+                                f"ceiling needs single-trial responses; use the un-averaged assembly, or "
+                                f"--benchmark-args ceiling=none to report raw r only")
+            ceil = npred.ceiling(data.trials[:, ~bad_sites], data.trial_stimulus, data.trial_repetition,
+                                 n_splits=self.n_splits)
+            if not np.isfinite(ceil.value) or ceil.value <= 0:
+                raise DataError(f"{data.source}: the {self.region} split-half ceiling is {ceil.value:.3f}; the "
+                                f"responses are not reliable across repetitions")
+
+        if len(data) < 30:
+            raise OptionError(f"{self.identifier}: only {len(data)} stimuli (--limit too small?); the 10% test "
+                              f"sets need at least 30")
+
+        # stimuli on the screen, one engine pass over all layers
+        cache = Path(options.cache_dir) if options.cache_dir else paths.cache_dir()
+        placed = place_on_screen(data.stimuli, data.spec.visual_degrees, self.visual_degrees, cache,
+                                 name=data.spec.identifier, progress=options.progress)
+        layers = self.layer_names or model.layers(self.min_units, self.image_size)
+        excluded = model.excluded_layers(self.min_units, self.image_size)
+        extractor = ScreenExtractor(
+            model, n_components=self.pca or None, reference=self.reference_set(placed) if self.pca else None,
+            batch_size=options.batch_size, device=options.device, num_workers=options.num_workers,
+            bf16=options.bf16, image_size=self.image_size, cache_dir=options.cache_dir,
+            progress=options.progress, skip_bad_images=options.skip_bad_images,
+        )
+        acts = extractor.extract(placed, layers)
+        bad_ids = set(acts.bad)
+        keep = np.array([sid not in bad_ids for sid in placed.ids])
+        idx = np.flatnonzero(keep)
+        strata = None if data.strata is None else data.strata[idx]
+        cv = npred.splits(len(idx), strata, n_splits=self.n_splits)
+
+        from tqdm.auto import tqdm
+
+        t0 = time.perf_counter()
+        table = []
+        results = {}
+        for name in tqdm(layers, desc=f"{model.identifier}: {self.identifier} PLS", unit="layer",
+                         disable=not options.progress, leave=False):
+            X = np.asarray(acts[name])[idx]
+            res = npred.predictivity_layers([X], Y[idx], cv, n_components=self.n_components)[0]
+            results[name] = res
+            ceiled = npred.explained_variance(res.value, ceil.value) if ceil else res.value
+            table.append({"layer": name, "value": ceiled, "error": res.error, "raw": res.value,
+                          "splits": [float(v) for v in res.split_values], "dims": int(acts[name].shape[1])})
+        pls_s = time.perf_counter() - t0
+        best = max(table, key=lambda r: -np.inf if not np.isfinite(r["raw"]) else r["raw"])
+        res = results[best["layer"]]
+        try:
+            penultimate = model.penultimate_layer
+        except Exception:  # noqa: BLE001 - a model without a clear head
+            penultimate = None
+        split_rows = [{"split": i, "value": float(v), "n_train": len(tr), "n_test": len(te)}
+                      for i, (v, (tr, te)) in enumerate(zip(res.split_values, cv))]
+        return Score(
+            model=model.identifier, benchmark=self.identifier, benchmark_version=self.version,
+            value=best["value"], error=best["error"], ceiling=ceil.value if ceil else None, raw=best["raw"],
+            layers=table, splits=split_rows,
+            meta={
+                "layer": best["layer"], "region": self.region, "penultimate_layer": penultimate,
+                "dataset": data.spec.identifier, "source": data.source,
+                "normalisation": ("r^2 / ceiling (brainscore_vision explained_variance)" if ceil
+                                  else "none (raw Pearson r)"),
+                "ceiling_error": ceil.error if ceil else None,
+                "ceiling_splits": [float(v) for v in ceil.split_values] if ceil else None,
+                "n_stimuli": int(len(idx)), "n_sites": len(sites), "dropped_sites": int(bad_sites.sum()),
+                "sites": [{"site": s, "r": float(r)} for s, r in zip(sites, res.per_site)],
+                "visual_degrees": {"stimuli": data.spec.visual_degrees, "model": self.visual_degrees},
+                "time_bins": [list(b) for b in data.time_bins], "stratification": data.meta.get("stratification"),
+                "skipped_images": sorted(acts.bad),
+                "excluded_layers": [{"layer": n, "units": u} for n, u in excluded],
+                "timings": {**extractor.timings, "pls_s": pls_s, "total_s": time.perf_counter() - t_all},
+                "activation_passes": extractor.passes,
+            },
+        )
