@@ -64,11 +64,15 @@ def score(model: str, benchmark: str, *, weights: str | None = "default",
     """
     options = options or RunOptions(**option_kwargs)
     model_args = dict(model_args or {})
-    registry().get("model", model)  # an unknown name fails before any work
+    entry, _ = registry().get("model", model)  # an unknown name fails before any work
     bench = load_benchmark(benchmark, **(benchmark_args or {}))
     weights_id = "none" if weights in (None, "none") else str(weights)
     if weights_id not in ("none", "default"):
-        weights_id = str(Path(weights_id).expanduser().resolve()) if Path(weights_id).expanduser().exists() else weights_id
+        path = Path(weights_id).expanduser()
+        weights_id = str(path.resolve()) if path.exists() else weights_id
+    elif weights_id == "default" and entry.meta.get("sha256"):
+        # a model backed by a local file (a fine-tuned model): a replaced file is another key
+        weights_id = f"default:sha256={entry.meta['sha256']}"
     config = {"benchmark_args": bench.config(), "model_args": model_args, **options.keyed()}
     key = run_key(model, weights_id, bench.identifier, str(bench.version), config)
     st = ResultStore() if store is True else (store or None)

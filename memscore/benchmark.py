@@ -25,8 +25,8 @@ class RunOptions:
     cache_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    #: options that change a result (device/batch size/workers only change speed)
-    result_keys = ("seed", "limit", "skip_bad_images")
+    #: options that change a result (device/batch size/workers only change speed; bf16 changes numbers)
+    result_keys = ("seed", "limit", "skip_bad_images", "bf16")
 
     def keyed(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.result_keys}

@@ -52,11 +52,26 @@ def plugins(as_json):
 @click.argument("kind", type=click.Choice(KIND_CHOICES))
 @click.option("--tag", help="only entries with this tag")
 @click.option("--json", "as_json", is_flag=True, help="list of objects (name, description, plugin, tags, available)")
-def list_(kind, tag, as_json):
+@click.option("--details", is_flag=True,
+              help="models: also source, parameters, scoreable layers, penultimate layer, ImageNet top-1 "
+                   "(built once without weights, then cached)")
+def list_(kind, tag, as_json, details):
     """List registered models, benchmarks, metrics or data sets (constructs nothing)."""
     from .pluginmanager import registry
 
     entries = registry().entries(kind[:-1], tag)
+    if details and kind == "models":
+        from .modelinfo import details_rows, format_params
+
+        rows = details_rows(entries, progress=not as_json)
+        if as_json:
+            click.echo(json.dumps(rows, indent=1, default=str))
+            return
+        _table(["name", "source", "available", "params", "layers", "penultimate", "top1"],
+               [(r["name"], r.get("source") or "", "yes" if r.get("available") else "no",
+                 format_params(r.get("params")), _f(r.get("layers")), r.get("penultimate") or "",
+                 _f(r.get("imagenet_top1"))) for r in rows])
+        return
     if as_json:
         click.echo(json.dumps([e.to_dict() for e in entries], indent=1))
         return
@@ -107,6 +122,10 @@ def score(model, benchmark, weights, model_args, benchmark_args, data_root, devi
         _table(["layer", "value", "error"],
                [((r["layer"] + (" *" if r["layer"] == best else "")), _f(r.get("value")), _f(r.get("error")))
                 for r in result.layers])
+    elif result.splits:
+        cols = [c for c in ("split", "value", "val_rho", "best_epoch", "epochs_run", "time_s", "model")
+                if any(c in r for r in result.splits)]
+        _table(cols, [[_f(r.get(c)) for c in cols] for r in result.splits])
 
 
 @main.command()
@@ -225,8 +244,10 @@ def _table(header, rows) -> None:
 
 def _add_subsystem_commands() -> None:
     from .commands.analyze import analyze
+    from .commands.predict import predict
 
     main.add_command(analyze)
+    main.add_command(predict)
 
 
 _add_subsystem_commands()

@@ -85,14 +85,18 @@ class Model:
 
     @property
     def penultimate_layer(self) -> str:
-        """The last scoreable layer that runs before the classifier head."""
+        """The last scoreable layer that runs before the classifier head.
+
+        The head is looked up among all layers (a 1-unit fine-tuning head has < 24 units and is not
+        scoreable itself)."""
         names = self.layers()
         head = self.head or _find_head(self.module)
-        if head is None or head not in names:
+        order = [li.name for li in self.layer_info()]
+        if head is None or head not in order:
             return names[-2] if len(names) > 1 else names[-1]
-        idx = names.index(head)
-        before = [n for n in names[:idx] if not n.startswith(head + ".")]
-        return before[-1]
+        before = set(order[:order.index(head)])
+        candidates = [n for n in names if n in before and not n.startswith(head + ".")]
+        return candidates[-1] if candidates else names[-1]
 
     # -- fine-tuning -----------------------------------------------------------------------------
     def replace_head(self, n_outputs: int = 1) -> nn.Module:

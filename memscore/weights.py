@@ -6,8 +6,8 @@ from pathlib import Path
 from .errors import MemscoreError
 
 
-def load_checkpoint(module, path: Path, *, what: str = "model") -> None:
-    """Load a state dict (or a dict holding one under ``state_dict``/``model``) into ``module``."""
+def read_state_dict(path: Path) -> dict:
+    """The state dict in ``path`` (also under ``state_dict``/``model``/``model_state``), ``module.`` stripped."""
     import torch
 
     if not path.is_file():
@@ -24,9 +24,47 @@ def load_checkpoint(module, path: Path, *, what: str = "model") -> None:
                 break
     if not isinstance(state, dict):
         raise MemscoreError(f"--weights {path}: holds a {type(state).__name__}, not a state dict")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def _load_strict(module, state: dict, path: Path, what: str) -> None:
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
         raise MemscoreError(f"--weights {path}: does not fit {what} ({first[:200]})") from None
+
+
+def load_checkpoint(module, path: Path, *, what: str = "model") -> None:
+    """Load a state dict (or a dict holding one under ``state_dict``/``model``) into ``module``."""
+    _load_strict(module, read_state_dict(path), path, what)
+
+
+def load_model_checkpoint(model, path: Path, *, what: str = "model") -> None:
+    """Load ``path`` into a memscore :class:`~memscore.model.Model`.
+
+    A checkpoint whose classifier head has another number of outputs than the model's (a
+    ``lamem-finetune`` checkpoint has one) first gets a head of that size (``Model.replace_head``);
+    a one-output checkpoint marks the model ``meta["output"] = "memorability"``, and the preprocessing
+    a fine-tuned checkpoint was trained with (its image size) replaces the model's.
+    """
+    import torch
+
+    from .model import Preprocessing, _find_head
+
+    state = read_state_dict(path)
+    head = model.head or _find_head(model.module)
+    w = state.get(f"{head}.weight") if head else None
+    own = model.module.state_dict().get(f"{head}.weight") if head else None
+    if isinstance(w, torch.Tensor) and isinstance(own, torch.Tensor) and w.shape != own.shape \
+            and w.shape[1:] == own.shape[1:]:
+        model.replace_head(int(w.shape[0]))
+    _load_strict(model.module, state, path, what)
+    if isinstance(w, torch.Tensor) and w.shape[0] == 1:
+        model.meta["output"] = "memorability"
+        meta = torch.load(path, map_location="cpu", weights_only=True).get("memscore_finetuned", {})
+        p = meta.get("preprocessing") if isinstance(meta, dict) else None
+        if p:
+            model.preprocessing = Preprocessing(crop_size=int(p["crop_size"]), resize_size=int(p["resize_size"]),
+                                                interpolation=p["interpolation"], mean=tuple(p["mean"]),
+                                                std=tuple(p["std"]))

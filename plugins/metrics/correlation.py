@@ -51,3 +51,13 @@ def spearman_columns(a, b) -> np.ndarray:
     """Spearman rank correlation of each pair of matching columns of two (n, m) arrays."""
     a, b = _pair(a, b, "spearman_columns", (2,))
     return _columns_r(rankdata(a, axis=0), rankdata(b, axis=0))
+
+
+def spearman_metric():
+    """Factory for the registry: ``memscore.load_metric("spearman")`` returns :func:`spearman`."""
+    return spearman
+
+
+def pearson_metric():
+    """Factory for the registry: ``memscore.load_metric("pearson")`` returns :func:`pearson`."""
+    return pearson

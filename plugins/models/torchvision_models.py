@@ -9,7 +9,7 @@ from pathlib import Path
 
 from memscore.errors import MemscoreError, UnknownNameError
 from memscore.model import Model, Preprocessing
-from memscore.weights import load_checkpoint
+from memscore.weights import load_model_checkpoint
 
 
 def classification_models() -> list[str]:
@@ -67,17 +67,19 @@ def build(arch: str, weights: str | None = "default", **model_args) -> Model:
             f"could not load weights {pretrained} for {arch} ({type(exc).__name__}); place the file from {url} "
             f"in {torch_hub_dir()}/checkpoints/ or pass --weights PATH"
         ) from None
-    if w not in ("none", "default") and pretrained is None:
-        load_checkpoint(module, Path(w).expanduser(), what=f"torchvision:{arch}")
-    module.eval()
     prep = preprocessing_of(pretrained or enum)
     meta = {"source": "torchvision", "arch": arch}
     if enum is not None:
         top1 = enum.meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1")
         if top1 is not None:
             meta["imagenet_top1"] = top1
-    return Model(identifier=arch, module=module, preprocessing=prep,
-                 weights="none" if w == "none" else str(pretrained or w), meta=meta)
+    model = Model(identifier=arch, module=module, preprocessing=prep,
+                  weights="none" if w == "none" else str(pretrained or w), meta=meta)
+    if w not in ("none", "default") and pretrained is None:
+        # a lamem-finetune checkpoint (one-unit head) gets its head replaced before loading
+        load_model_checkpoint(model, Path(w).expanduser(), what=f"torchvision:{arch}")
+    module.eval()
+    return model
 
 
 def build_any(name: str, weights: str | None = "default", **model_args) -> Model:
