@@ -102,7 +102,7 @@ def _bare_matmul_seconds(pcas, units, layers, batches, device) -> float:
         for name in layers:
             if name not in pcas:
                 continue
-            basis = pcas[name].basis.to(device)
+            basis = pcas[name].load().basis.to(device)
             for b in batches:
                 x = torch.empty(b, units[name], device=device).normal_()
                 if device != "cpu":

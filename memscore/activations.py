@@ -170,6 +170,29 @@ class LayerPCA:
         return self.basis.shape[1]
 
 
+class StoredPCA:
+    """A fitted basis on disk: only the layer groups in flight are held in memory."""
+
+    def __init__(self, path: Path, units: int, k: int | None = None):
+        self.path, self.units, self._k = Path(path), units, k
+
+    @property
+    def k(self) -> int:
+        if self._k is None:  # memory-mapped: reads the header, not the basis
+            d = torch.load(self.path, map_location="cpu", weights_only=True, mmap=True)
+            self._k = int(d["basis"].shape[1])
+        return self._k
+
+    @property
+    def nbytes(self) -> int:
+        return self.units * self.k * 4
+
+    def load(self) -> LayerPCA:
+        d = torch.load(self.path, map_location="cpu", weights_only=True)
+        self._k = int(d["basis"].shape[1])
+        return LayerPCA(d["mean"], d["basis"], d["explained_variance"])
+
+
 def fit_pca_from(acts: torch.Tensor, k: int) -> LayerPCA:
     """Exact PCA of ``acts`` (n x units), equal to sklearn's ``PCA(k).fit`` up to component signs.
 
@@ -272,7 +295,7 @@ class Extractor:
     def _units(self) -> dict[str, int]:
         return {li.name: li.units for li in self.model.layer_info(self.image_size)}
 
-    def pca(self, layers: Sequence[str]) -> dict[str, LayerPCA]:
+    def pca(self, layers: Sequence[str]) -> dict[str, "StoredPCA"]:
         """The PCA basis of every layer with more than k units (fitted once, then from the cache)."""
         units = self._units()
         need = [n for n in layers if self.k and units[n] > self.k]
@@ -282,8 +305,7 @@ class Extractor:
         for name in need:
             f = folder / f"{_fname(name)}.pt"
             if f.exists():
-                d = torch.load(f, map_location="cpu", weights_only=True)
-                out[name] = LayerPCA(d["mean"], d["basis"], d["explained_variance"])
+                out[name] = StoredPCA(f, units[name])
             else:
                 todo.append(name)
         if not todo:
@@ -309,7 +331,8 @@ class Extractor:
                 torch.save({"mean": pca.mean.cpu(), "basis": pca.basis.cpu(),
                             "explained_variance": pca.explained_variance}, _tmp(folder / f"{_fname(name)}.pt"))
                 os.replace(_tmp(folder / f"{_fname(name)}.pt"), folder / f"{_fname(name)}.pt")
-                out[name] = LayerPCA(pca.mean.cpu(), pca.basis.cpu(), pca.explained_variance)
+                out[name] = StoredPCA(folder / f"{_fname(name)}.pt", units[name], pca.k)
+                del pca
             del bufs
         self.timings["pca_fit_s"] += time.perf_counter() - t0
         return out
@@ -355,11 +378,11 @@ class Extractor:
         if todo:
             pcas = self.pca(todo)
             t0 = time.perf_counter()
-            cost = lambda n: pcas[n].basis.numel() * 4 if n in pcas else 0  # noqa: E731
+            cost = lambda n: pcas[n].nbytes if n in pcas else 0  # noqa: E731
             groups = _groups(todo, cost, self.memory)
             bad_idx: set[int] = set()
             for gi, group in enumerate(groups):
-                dev_pca = {n: pcas[n].to(self.device) for n in group if n in pcas}
+                dev_pca = {n: pcas[n].load().to(self.device) for n in group if n in pcas}
                 outs = {}
                 for n in group:
                     d = dev_pca[n].k if n in dev_pca else units[n]
