@@ -47,3 +47,21 @@ class Stimuli:
             except FileNotFoundError:
                 h.update(f"{sid}\0missing\n".encode())
         return h.hexdigest()[:24]
+
+
+def reference_set(stimuli: Stimuli, folder: str | Path | None = None, size: int = 1000) -> Stimuli:
+    """The fixed PCA reference set: the first ``size`` images of ``folder`` (sorted), or else ``size``
+    stimuli drawn with a fixed seed (all of them when there are fewer)."""
+    if folder:
+        ref = Stimuli.from_folder(folder, limit=size)
+        if len(ref) == 0:
+            from .errors import OptionError
+
+            raise OptionError(f"reference={folder}: no images found in that folder")
+        return ref
+    if len(stimuli) <= size:
+        return stimuli
+    import numpy as np
+
+    pick = np.random.default_rng(0).choice(len(stimuli), size, replace=False)
+    return stimuli.subset(sorted(pick.tolist()))

@@ -18,7 +18,7 @@ from memscore.benchmark import Benchmark, RunOptions
 from memscore.errors import OptionError
 from memscore.model import MIN_UNITS, Model
 from memscore.scores import Score
-from memscore.stimuli import Stimuli
+from memscore.stimuli import Stimuli, reference_set
 
 
 def parse_splits(splits: Any) -> list[int]:
@@ -71,15 +71,7 @@ class LamemPLS(Benchmark):
         return data, parts, stimuli
 
     def reference_set(self, stimuli: Stimuli) -> Stimuli:
-        if self.reference:
-            ref = Stimuli.from_folder(self.reference, limit=self.reference_size)
-            if len(ref) == 0:
-                raise OptionError(f"reference={self.reference}: no images found in that folder")
-            return ref
-        if len(stimuli) <= self.reference_size:
-            return stimuli
-        pick = np.random.default_rng(0).choice(len(stimuli), self.reference_size, replace=False)
-        return stimuli.subset(sorted(pick.tolist()))
+        return reference_set(stimuli, self.reference, self.reference_size)
 
     # -- run -----------------------------------------------------------------------------------
     def run(self, model: Model, options: RunOptions) -> Score:
