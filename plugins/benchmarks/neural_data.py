@@ -35,6 +35,7 @@ import numpy as np
 
 from memscore.errors import DataError
 from memscore.stimuli import Stimuli
+from memscore_plugins.metrics.neural_predictivity import mean_by
 
 __all__ = ["FileSpec", "DataSpec", "DATASETS", "REGIONS", "RegionData", "NeuralDataset", "MajajHong2015",
            "FreemanZiemba2013", "read_assembly", "region_data", "load_region", "spec_for_region", "sha1_of"]
@@ -281,21 +282,6 @@ def _time_indices(starts, ends, window, where: str) -> list[int]:
     return idx
 
 
-def _group_mean(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """NaN-aware mean of the rows of ``values`` per group label 0..n_groups-1."""
-    order = np.argsort(groups, kind="stable")
-    g = groups[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    v = values[order]
-    ok = np.isfinite(v)
-    sums = np.add.reduceat(np.where(ok, v, 0.0), starts, axis=0)
-    counts = np.add.reduceat(ok, starts, axis=0)
-    out = np.full((n_groups, values.shape[1]), np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out[g[starts]] = sums / counts
-    return out
-
-
 def region_data(da, region: str, spec: DataSpec, table, images_dir: Path | None, *, where: str = "assembly",
                 time_window: tuple[float, float] | None = None, stratification: str | None = "default",
                 stimulus_paths: dict[str, Path] | None = None) -> RegionData:
@@ -381,7 +367,7 @@ def region_data(da, region: str, spec: DataSpec, table, images_dir: Path | None,
             raise DataError(f"{where} has no {strat!r} coordinate to stratify the cross-validation by (nor "
                             f"its stimulus set); pass stratification=none or another coordinate")
 
-    responses = _group_mean(values, inverse, len(uniq))
+    responses = mean_by(values, inverse, len(uniq))
     return RegionData(
         spec=spec, region=region.upper(), stimuli=Stimuli.from_paths(paths, list(uniq)), responses=responses,
         site_ids=site_ids, strata=strata, trials=values, trial_stimulus=inverse.astype(np.int64),

@@ -163,8 +163,8 @@ def ceiling(trials: np.ndarray, stimulus: np.ndarray, repetition: np.ndarray, *,
     out = []
     for half1_reps, _ in cv.split(np.zeros(len(reps))):
         in1 = np.isin(repetition, reps[half1_reps])
-        a = _mean_by(trials[in1], stim_idx[in1], n_stim)
-        b = _mean_by(trials[~in1], stim_idx[~in1], n_stim)
+        a = mean_by(trials[in1], stim_idx[in1], n_stim)
+        b = mean_by(trials[~in1], stim_idx[~in1], n_stim)
         both = np.isfinite(a) & np.isfinite(b)
         rows = both.all(axis=1)
         if both[rows].all() and rows.sum() >= 3 and both.sum(0).min() == rows.sum():  # the usual case: one call
@@ -180,7 +180,7 @@ def ceiling(trials: np.ndarray, stimulus: np.ndarray, repetition: np.ndarray, *,
     return Ceiling(np.stack(out))
 
 
-def _mean_by(values: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
+def mean_by(values: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
     """NaN-aware mean of the rows of ``values`` per group 0..n-1 (NaN where a group has no value)."""
     out = np.full((n, values.shape[1]), np.nan)
     if not len(values):
