@@ -273,6 +273,15 @@ class Extractor:
         self.timings: dict[str, float] = {"pca_fit_s": 0.0, "extract_s": 0.0}
         self.passes = 0
 
+    @classmethod
+    def for_run(cls, model: Model, options, *, n_components: int | None, reference: Stimuli | None,
+                image_size: int | None = None) -> "Extractor":
+        """The engine set up from a benchmark's :class:`~memscore.benchmark.RunOptions`."""
+        return cls(model, n_components=n_components, reference=reference, batch_size=options.batch_size,
+                   device=options.device, num_workers=options.num_workers, bf16=options.bf16,
+                   image_size=image_size, cache_dir=options.cache_dir, progress=options.progress,
+                   skip_bad_images=options.skip_bad_images)
+
     # -- keys --------------------------------------------------------------------------------
     def _model_key(self) -> dict:
         return {"model": self.model.identifier, "weights": self.model.weights,

@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 IMPL = '''
 import torch
 from torch import nn
@@ -103,3 +105,12 @@ def deactivate(toy_root: Path) -> None:
         sys.path.remove(str(toy_root))
     importlib.invalidate_caches()
     get_plugins(reload=True)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """The toy plugin distribution, importable in this process and in subprocesses."""
+    root = write_toy(tmp_path_factory.mktemp("ftoy"))
+    activate(root)
+    yield root
+    deactivate(root)

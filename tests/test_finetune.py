@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from finetune_toy import activate, deactivate, subprocess_env, write_toy
+from finetune_toy import subprocess_env, toy  # noqa: F401 (toy is a fixture)
 from lamem_fixture import build_lamem
 
 from memscore.api import load_benchmark, load_model, score
@@ -36,14 +36,6 @@ def one_line(exc) -> str:
     msg = str(exc.value)
     assert "\n" not in msg, msg
     return msg
-
-
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    root = write_toy(tmp_path_factory.mktemp("ftoy"))
-    activate(root)
-    yield root
-    deactivate(root)
 
 
 @pytest.fixture(scope="module")

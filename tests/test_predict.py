@@ -15,21 +15,13 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from finetune_toy import activate, deactivate, subprocess_env, write_toy
+from finetune_toy import subprocess_env, toy  # noqa: F401 (toy is a fixture)
 from lamem_fixture import build_bad_images, build_lamem
 
 from memscore.api import load_model
 from memscore.commands.predict import predict
 
 BROKEN = {"corrupt", "truncated", "empty", "not_an_image"}
-
-
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    root = write_toy(tmp_path_factory.mktemp("ftoy"))
-    activate(root)
-    yield root
-    deactivate(root)
 
 
 @pytest.fixture

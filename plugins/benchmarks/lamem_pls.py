@@ -81,12 +81,9 @@ class LamemPLS(Benchmark):
         data, parts, stimuli = self.load_splits(options)
         layers = self.layer_names or model.layers(self.min_units, self.image_size)
         excluded = model.excluded_layers(self.min_units, self.image_size)
-        extractor = Extractor(
-            model, n_components=self.pca or None, reference=self.reference_set(stimuli) if self.pca else None,
-            batch_size=options.batch_size, device=options.device, num_workers=options.num_workers,
-            bf16=options.bf16, image_size=self.image_size, cache_dir=options.cache_dir,
-            progress=options.progress, skip_bad_images=options.skip_bad_images,
-        )
+        extractor = Extractor.for_run(
+            model, options, n_components=self.pca or None,
+            reference=self.reference_set(stimuli) if self.pca else None, image_size=self.image_size)
         acts = extractor.extract(stimuli, layers)
         bad = set(acts.bad)
         row = {sid: i for i, sid in enumerate(stimuli.ids) if sid not in bad}

@@ -150,12 +150,9 @@ class NeuralBenchmark(Benchmark):
                                  name=data.spec.identifier, progress=options.progress)
         layers = self.layer_names or model.layers(self.min_units, self.image_size)
         excluded = model.excluded_layers(self.min_units, self.image_size)
-        extractor = ScreenExtractor(
-            model, n_components=self.pca or None, reference=self.reference_set(placed) if self.pca else None,
-            batch_size=options.batch_size, device=options.device, num_workers=options.num_workers,
-            bf16=options.bf16, image_size=self.image_size, cache_dir=options.cache_dir,
-            progress=options.progress, skip_bad_images=options.skip_bad_images,
-        )
+        extractor = ScreenExtractor.for_run(
+            model, options, n_components=self.pca or None,
+            reference=self.reference_set(placed) if self.pca else None, image_size=self.image_size)
         acts = extractor.extract(placed, layers)
         bad_ids = set(acts.bad)
         keep = np.array([sid not in bad_ids for sid in placed.ids])
