@@ -4,6 +4,7 @@ Each layer's output is flattened and, when it has more than ``n_components`` uni
 the spot onto its PCA basis (fitted once on a fixed reference image set, the Brain-Score
 convention), then written into a preallocated, memory-mapped per-layer array. Memory is bounded by
 batch x largest layer plus the PCA bases of the layers in flight, never by stimuli x raw layer size.
+On CPU the bases are memory-mapped from their files (the page cache holds them; nothing is copied).
 When the bases of all layers do not fit the memory budget, layers are processed in groups, each with
 its own pass that stops the forward as soon as the group's last layer has run.
 
@@ -187,10 +188,21 @@ class StoredPCA:
     def nbytes(self) -> int:
         return self.units * self.k * 4
 
-    def load(self) -> LayerPCA:
-        d = torch.load(self.path, map_location="cpu", weights_only=True)
+    def load(self, mmap: bool = False) -> LayerPCA:
+        """The basis in memory, or with ``mmap`` backed by the file's pages (the OS page cache holds
+        them, nothing is copied, and what memory runs short of is read again from disk)."""
+        d = torch.load(self.path, map_location="cpu", weights_only=True, mmap=mmap)
         self._k = int(d["basis"].shape[1])
         return LayerPCA(d["mean"], d["basis"], d["explained_variance"])
+
+    def prefetch(self) -> None:
+        """Ask the OS to start reading the file into its page cache (returns at once)."""
+        if hasattr(os, "posix_fadvise"):
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+            finally:
+                os.close(fd)
 
 
 def fit_pca_from(acts: torch.Tensor, k: int) -> LayerPCA:
@@ -266,6 +278,7 @@ class Extractor:
         self.image_size = image_size
         self.cache = Path(cache_dir) if cache_dir else paths.cache_dir()
         self.memory = int((memory_gb or _default_memory_gb(self.device)) * 2**30)
+        self._memory_set = bool(memory_gb or os.environ.get("MEMSCORE_MEMORY_GB"))
         self.progress = progress
         self.skip_bad = skip_bad_images
         self.transform = model.transform(image_size)
@@ -346,6 +359,14 @@ class Extractor:
         self.timings["pca_fit_s"] += time.perf_counter() - t0
         return out
 
+    def _bases_budget(self, mmap: bool) -> int:
+        """Bytes of PCA bases one pass may use. Memory-mapped bases only need to stay in the page
+        cache, so without an explicit budget they may use most of the memory available now: one
+        pass (one forward) instead of several, each re-reading its bases from disk."""
+        if not mmap or self._memory_set:
+            return self.memory
+        return max(self.memory, int(0.75 * _available_memory()))
+
     # -- forward passes ----------------------------------------------------------------------
     def _run(self, stimuli: Stimuli, layers: Sequence[str], sink, rows: dict, desc: str) -> list[int]:
         """One pass over ``stimuli`` feeding ``layers`` to ``sink``; returns indices of bad images."""
@@ -388,10 +409,15 @@ class Extractor:
             pcas = self.pca(todo)
             t0 = time.perf_counter()
             cost = lambda n: pcas[n].nbytes if n in pcas else 0  # noqa: E731
-            groups = _groups(todo, cost, self.memory)
+            # on CPU the bases are memory-mapped: they live in the OS page cache, not in this process
+            mmap = self.device.type == "cpu"
+            groups = _groups(todo, cost, self._bases_budget(mmap))
             bad_idx: set[int] = set()
             for gi, group in enumerate(groups):
-                dev_pca = {n: pcas[n].load().to(self.device) for n in group if n in pcas}
+                for n in group:
+                    if mmap and n in pcas:
+                        pcas[n].prefetch()  # one bulk read-ahead instead of page-sized faults in the hooks
+                dev_pca = {n: pcas[n].load(mmap=mmap).to(self.device) for n in group if n in pcas}
                 outs = {}
                 for n in group:
                     d = dev_pca[n].k if n in dev_pca else units[n]
@@ -465,6 +491,18 @@ def _default_memory_gb(device: torch.device) -> float:
     except (ValueError, OSError):
         total = 8 * 2**30
     return 0.45 * total / 2**30
+
+
+def _available_memory() -> int:
+    """MemAvailable (free memory plus reclaimable page cache) in bytes; 0 where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _fname(layer: str) -> str:

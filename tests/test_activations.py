@@ -109,6 +109,35 @@ def test_small_memory_budget_uses_groups_and_gives_same_result(model, images, tm
         np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-5)
 
 
+def test_memory_mapped_bases_get_the_page_cache_budget_unless_one_is_set(model, monkeypatch, tmp_path):
+    import memscore.activations as act
+
+    monkeypatch.setattr(act, "_available_memory", lambda: 100 * 2**30)
+    monkeypatch.delenv("MEMSCORE_MEMORY_GB", raising=False)
+    ex = Extractor(model, n_components=None, device="cpu", cache_dir=tmp_path, progress=False)
+    assert ex._bases_budget(mmap=True) == 75 * 2**30  # bases live in the page cache: most of what is free
+    assert ex._bases_budget(mmap=False) == ex.memory  # bases copied into the process (GPU): its budget
+    pinned = Extractor(model, n_components=None, device="cpu", cache_dir=tmp_path, memory_gb=2, progress=False)
+    assert pinned._bases_budget(mmap=True) == 2 * 2**30  # an explicit budget is obeyed
+    monkeypatch.setenv("MEMSCORE_MEMORY_GB", "3")
+    env = Extractor(model, n_components=None, device="cpu", cache_dir=tmp_path, progress=False)
+    assert env._bases_budget(mmap=True) == 3 * 2**30
+
+
+def test_stored_basis_memory_mapped_equals_loaded(tmp_path):
+    from memscore.activations import StoredPCA
+
+    pca = fit_pca_from(torch.randn(30, 200), 10)
+    torch.save({"mean": pca.mean, "basis": pca.basis, "explained_variance": pca.explained_variance},
+               tmp_path / "b.pt")
+    stored = StoredPCA(tmp_path / "b.pt", 200)
+    stored.prefetch()
+    x = torch.randn(4, 200)
+    np.testing.assert_array_equal(stored.load(mmap=True).project(x), stored.load().project(x))
+    np.testing.assert_allclose(stored.load(mmap=True).project(x), (x - pca.mean) @ pca.basis, atol=1e-5)
+    assert stored.k == 10 and stored.nbytes == 200 * 10 * 4
+
+
 def test_pca_drops_null_directions_and_matches_sklearn():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(30, 500, generator=g, dtype=torch.float64).float()
