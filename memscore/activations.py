@@ -409,7 +409,8 @@ class Extractor:
             pcas = self.pca(todo)
             t0 = time.perf_counter()
             cost = lambda n: pcas[n].nbytes if n in pcas else 0  # noqa: E731
-            # on CPU the bases are memory-mapped: they live in the OS page cache, not in this process
+            # bases are memory-mapped; on CPU they are used in place (the OS page cache holds them,
+            # not this process), on a GPU copied to the device
             mmap = self.device.type == "cpu"
             groups = _groups(todo, cost, self._bases_budget(mmap))
             bad_idx: set[int] = set()
@@ -417,7 +418,7 @@ class Extractor:
                 for n in group:
                     if mmap and n in pcas:
                         pcas[n].prefetch()  # one bulk read-ahead instead of page-sized faults in the hooks
-                dev_pca = {n: pcas[n].load(mmap=mmap).to(self.device) for n in group if n in pcas}
+                dev_pca = {n: pcas[n].load(mmap=True).to(self.device) for n in group if n in pcas}
                 outs = {}
                 for n in group:
                     d = dev_pca[n].k if n in dev_pca else units[n]

@@ -137,8 +137,12 @@ def test_components_beyond_rank_are_dropped(method):
     X = A @ basis + 1.5  # rank 6 after centring
     y = A @ rng.standard_normal(6) + 0.1 * rng.standard_normal(100)
     X_test = rng.standard_normal((20, 6)) @ basis + 1.5
-    with pytest.warns(RuntimeWarning, match="rank 6"):
+    with pytest.warns(RuntimeWarning, match="rank 6") as caught:
         got = PLSRegression(15, method=method).fit(X, y).predict(X_test)
+    assert caught[0].filename == __file__  # the warning points at the caller's line, not into pls.py
+    with pytest.warns(RuntimeWarning, match="rank 6") as caught:
+        fit_predict(X, [Fold(np.arange(100), y, np.arange(5))], n_components=15, method=method)
+    assert caught[0].filename == __file__
     assert np.isfinite(got).all()
     # sklearn is defined up to the rank (beyond it, it divides by rounding noise)
     assert rel_diff(got, sk_predict(X, y, X_test, 6)) < RTOL

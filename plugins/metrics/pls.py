@@ -223,7 +223,7 @@ def _cpu_threads(n: int, device: torch.device):
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, RuntimeWarning, stacklevel=5)  # the caller of fit / fit_predict
+    warnings.warn(message, RuntimeWarning, stacklevel=6)  # the caller of fit / fit_predict
 
 
 def _rank_used_up(value: torch.Tensor, total_var: float) -> bool:
