@@ -124,6 +124,19 @@ def test_memory_mapped_bases_get_the_page_cache_budget_unless_one_is_set(model, 
     assert env._bases_budget(mmap=True) == 3 * 2**30
 
 
+def test_default_budget_runs_in_one_pass_and_equals_a_grouped_run(model, images, tmp_path, monkeypatch):
+    """No MEMSCORE_MEMORY_GB: memory-mapped bases get the page-cache budget (one pass); same numbers."""
+    kw = dict(n_components=10, reference=images.subset(range(20)), batch_size=16, image_size=SIZE, progress=False)
+    grouped = Extractor(model, cache_dir=tmp_path / "a", memory_gb=0.002, **kw)
+    a = grouped.extract(images)
+    monkeypatch.delenv("MEMSCORE_MEMORY_GB", raising=False)
+    auto = Extractor(model, cache_dir=tmp_path / "b", device="cpu", **kw)
+    b = auto.extract(images)
+    assert grouped.passes > 4 and auto.passes == 2  # PCA fit + one extraction pass
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+
+
 def test_stored_basis_memory_mapped_equals_loaded(tmp_path):
     from memscore.activations import StoredPCA
 
