@@ -122,6 +122,19 @@ def test_weights_path_loads_and_bad_files_fail_in_one_line(tmp_path):
         assert "\n" not in str(err.value) and str(bad) in str(err.value)
 
 
+def test_weights_path_takes_a_one_unit_finetuned_checkpoint(tmp_path):
+    torch.manual_seed(4)
+    src = cornet.build("z", weights="none")
+    src.replace_head(1)
+    path = tmp_path / "ft.pt"
+    torch.save({"memscore_finetuned": {}, "state_dict": src.module.state_dict()}, path)
+    model = cornet.build("z", weights=str(path))
+    assert model.weights == str(path) and model.meta["output"] == "memorability"
+    assert torch.equal(model.module.decoder.linear.weight, src.module.decoder.linear.weight)
+    with torch.no_grad():
+        assert model.module(torch.zeros(2, 3, 64, 64)).shape == (2, 1)
+
+
 def test_times_is_a_model_arg_of_the_recurrent_variants():
     model = cornet.build("r", weights="none", times=2)
     assert {li.name: li.calls for li in model.layer_info(64)}["IT"] == 2

@@ -115,6 +115,23 @@ def test_weights_path_loads_a_local_checkpoint(tmp_path, suffix):
     assert torch.equal(model.module.conv1.weight, src.module.conv1.weight)
 
 
+def test_weights_path_takes_a_one_unit_finetuned_checkpoint(tmp_path):
+    """A lamem-finetune export: head replaced by one unit, output marked memorability, its preprocessing used."""
+    torch.manual_seed(0)
+    src = timm_models.build("resnet18", weights="none")
+    src.replace_head(1)
+    prep = {"crop_size": 160, "resize_size": 182, "interpolation": "bilinear", "mean": [0.5] * 3, "std": [0.25] * 3}
+    path = tmp_path / "ft.pt"
+    torch.save({"format": 1, "memscore_finetuned": {"preprocessing": prep}, "state_dict": src.module.state_dict()},
+               path)
+    model = timm_models.build("resnet18", weights=str(path))
+    assert model.module.fc.out_features == 1 and model.meta["output"] == "memorability"
+    assert torch.equal(model.module.fc.weight, src.module.fc.weight)
+    assert model.preprocessing.crop_size == 160 and model.preprocessing.mean == (0.5, 0.5, 0.5)
+    with torch.no_grad():
+        assert model.module(torch.zeros(2, 3, 64, 64)).shape == (2, 1)
+
+
 def test_bad_checkpoints_fail_in_one_line(tmp_path):
     corrupt = tmp_path / "corrupt.pth"
     corrupt.write_bytes(b"PK\x03\x04 truncated")

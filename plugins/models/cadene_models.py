@@ -59,7 +59,7 @@ def preprocessing_of(s: dict) -> Preprocessing:
 def build(arch: str, weights: str | None = "default") -> Model:
     import torch
 
-    from memscore.weights import load_checkpoint
+    from memscore.weights import load_model_checkpoint
 
     pm = _import()
     if arch not in ARCHS and arch not in pm.model_names:
@@ -83,12 +83,13 @@ def build(arch: str, weights: str | None = "default") -> Model:
             raise MemscoreError(f"{torch.hub.get_dir()}/checkpoints/{fname} does not fit {arch} "
                                 f"({type(exc).__name__}); delete it to download again") from None
         resolved = url
-    elif w != "none":
-        load_checkpoint(module, Path(w).expanduser(), what=f"pretrainedmodels {arch}")
-        resolved = w
+    model = Model(identifier=arch, module=module, preprocessing=preprocessing_of(s), weights=resolved,
+                  head="last_linear" if hasattr(module, "last_linear") else None,
+                  meta={"source": "cadene", "arch": arch, "input_space": s["input_space"]})
+    if w not in ("none", "default"):  # a lamem-finetune checkpoint (one-unit head) gets its head replaced first
+        load_model_checkpoint(model, Path(w).expanduser(), what=f"pretrainedmodels {arch}")
+        model.weights = w
     if s["input_space"] == "BGR":
-        module.register_forward_pre_hook(rgb_to_bgr)
-    module.eval()
-    return Model(identifier=arch, module=module, preprocessing=preprocessing_of(s), weights=resolved,
-                 head="last_linear" if hasattr(module, "last_linear") else None,
-                 meta={"source": "cadene", "arch": arch, "input_space": s["input_space"]})
+        model.module.register_forward_pre_hook(rgb_to_bgr)
+    model.module.eval()
+    return model

@@ -270,7 +270,7 @@ def _load_published(module: nn.Module, letter: str) -> str:
 
 def build(arch: str, weights: str | None = "default", times: int | str | None = None) -> Model:
     """CORnet ``arch`` in z, r, rt, s; ``weights``: "default" (published), "none" or a checkpoint path."""
-    from memscore.weights import load_checkpoint
+    from memscore.weights import load_model_checkpoint
 
     letter = arch.lower().removeprefix("cornet").strip("-_")
     if letter not in ARCHS:
@@ -282,14 +282,14 @@ def build(arch: str, weights: str | None = "default", times: int | str | None = 
         kwargs["times"] = int(times)
     module = ARCHS[letter](**kwargs)
     w = "none" if weights in (None, "none", "None", False) else str(weights)
-    resolved = "none"
+    model = Model(identifier=f"cornet-{letter}", module=module, preprocessing=Preprocessing(**PREPROCESSING),
+                  weights="none", head="decoder.linear",
+                  meta={"source": "cornet", "arch": f"cornet_{letter}",
+                        "regions": {"V1": "V1", "V2": "V2", "V4": "V4", "IT": "IT"}})
     if w == "default":
-        resolved = _load_published(module, letter)
-    elif w != "none":
-        load_checkpoint(module, Path(w).expanduser(), what=f"CORnet-{letter.upper()}")
-        resolved = w
-    module.eval()
-    return Model(identifier=f"cornet-{letter}", module=module, preprocessing=Preprocessing(**PREPROCESSING),
-                 weights=resolved, head="decoder.linear",
-                 meta={"source": "cornet", "arch": f"cornet_{letter}",
-                       "regions": {"V1": "V1", "V2": "V2", "V4": "V4", "IT": "IT"}})
+        model.weights = _load_published(module, letter)
+    elif w != "none":  # a lamem-finetune checkpoint (one-unit head) gets its head replaced first
+        load_model_checkpoint(model, Path(w).expanduser(), what=f"CORnet-{letter.upper()}")
+        model.weights = w
+    model.module.eval()
+    return model

@@ -10,7 +10,7 @@ Weights: ``"default"`` downloads through timm into the Hugging Face cache (or th
 the few configs that only have a URL); offline, a one-line error names the hub id or file and how to
 provide it. ``"none"`` is random init; a pretrained tag (``weights=gluon_in1k``) picks other weights of
 the same architecture; a path loads a local checkpoint (``.pth``/``.pt``/``.bin`` via
-``memscore.weights.load_checkpoint``, or ``.safetensors``).
+``memscore.weights.load_model_checkpoint``, which also takes a ``lamem-finetune`` export, or ``.safetensors``).
 """
 from __future__ import annotations
 
@@ -194,7 +194,7 @@ def build(name: str, weights: str | None = "default", *, identifier: str | None 
     """
     import timm
 
-    from memscore.weights import load_checkpoint
+    from memscore.weights import load_model_checkpoint
 
     check_name(name)
     arch, _ = _split(name)
@@ -219,11 +219,8 @@ def build(name: str, weights: str | None = "default", *, identifier: str | None 
         if not pretrained:
             raise
         raise _missing_weights(full, cfg, exc) from None
-    if path is not None:
-        if path.suffix == ".safetensors" and path.is_file():
-            _load_safetensors(module, path, f"timm:{arch}")
-        else:
-            load_checkpoint(module, path, what=f"timm:{arch}")
+    if path is not None and path.suffix == ".safetensors" and path.is_file():
+        _load_safetensors(module, path, f"timm:{arch}")
     module.eval()
     prep = preprocessing_of(timm.data.resolve_data_config(model=module))
     resolved = "none" if w == "none" else (str(path) if path else full)
@@ -237,8 +234,13 @@ def build(name: str, weights: str | None = "default", *, identifier: str | None 
             module.get_submodule(head)
     except AttributeError:
         head = None
-    return Model(identifier=identifier or f"timm:{name}", module=module, preprocessing=prep,
-                 weights=resolved, head=head or None, meta=meta)
+    model = Model(identifier=identifier or f"timm:{name}", module=module, preprocessing=prep,
+                  weights=resolved, head=head or None, meta=meta)
+    if path is not None and not (path.suffix == ".safetensors" and path.is_file()):
+        # a lamem-finetune checkpoint (one-unit head) gets its head replaced first
+        load_model_checkpoint(model, path, what=f"timm:{arch}")
+        model.module.eval()
+    return model
 
 
 def build_any(name: str, weights: str | None = "default", **model_args) -> Model:
