@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -267,7 +268,8 @@ class Extractor:
     def __init__(self, model: Model, *, n_components: int | None = 1000, reference: Stimuli | None = None,
                  batch_size: int = 64, device: str | torch.device | None = "auto", num_workers: int = 0,
                  bf16: bool = False, image_size: int | None = None, cache_dir: Path | None = None,
-                 memory_gb: float | None = None, progress: bool = True, skip_bad_images: bool = False):
+                 memory_gb: float | None = None, progress: bool = True, skip_bad_images: bool = False,
+                 pca_bases: str = "auto"):
         self.model = model
         self.k = n_components
         self.reference = reference
@@ -281,6 +283,9 @@ class Extractor:
         self._memory_set = bool(memory_gb or os.environ.get("MEMSCORE_MEMORY_GB"))
         self.progress = progress
         self.skip_bad = skip_bad_images
+        if pca_bases not in ("auto", "disk", "refit"):
+            raise ValueError(f"pca_bases must be auto, disk or refit, got {pca_bases!r}")
+        self.pca_bases = pca_bases
         self.transform = model.transform(image_size)
         self.model.module.to(self.device).eval()
         self.timings: dict[str, float] = {"pca_fit_s": 0.0, "extract_s": 0.0}
@@ -293,7 +298,7 @@ class Extractor:
         return cls(model, n_components=n_components, reference=reference, batch_size=options.batch_size,
                    device=options.device, num_workers=options.num_workers, bf16=options.bf16,
                    image_size=image_size, cache_dir=options.cache_dir, progress=options.progress,
-                   skip_bad_images=options.skip_bad_images)
+                   skip_bad_images=options.skip_bad_images, pca_bases=options.pca_bases)
 
     # -- keys --------------------------------------------------------------------------------
     def _model_key(self) -> dict:
@@ -333,10 +338,27 @@ class Extractor:
         if not todo:
             return out
         folder.mkdir(parents=True, exist_ok=True)
-        n_ref = len(self.reference)
         t0 = time.perf_counter()
-        # the fit holds n_ref x units activations plus the units x k basis it produces
-        groups = _groups(todo, lambda n: units[n] * 4 * (n_ref + min(self.k, n_ref)), self.memory)
+        for fitted in self._fit_groups(todo, units):
+            for name, pca in fitted.items():
+                torch.save({"mean": pca.mean.cpu(), "basis": pca.basis.cpu(),
+                            "explained_variance": pca.explained_variance}, _tmp(folder / f"{_fname(name)}.pt"))
+                os.replace(_tmp(folder / f"{_fname(name)}.pt"), folder / f"{_fname(name)}.pt")
+                out[name] = StoredPCA(folder / f"{_fname(name)}.pt", units[name], pca.k)
+            fitted = pca = None  # free the group's bases before the next group's fit
+        self.timings["pca_fit_s"] += time.perf_counter() - t0
+        return out
+
+    def _fit_cost(self, units: int) -> int:
+        """Bytes a layer's fit holds: n_ref x units activations plus the units x k basis it produces."""
+        n_ref = len(self.reference)
+        return units * 4 * (n_ref + min(self.k, n_ref))
+
+    def _fit_groups(self, names: Sequence[str], units: dict[str, int]):
+        """Fit the PCA of ``names``, one reference pass per memory-sized group; yields {name: LayerPCA}
+        per group, the bases on the engine's device."""
+        n_ref = len(self.reference)
+        groups = _groups(names, lambda n: self._fit_cost(units[n]), self.memory)
         for gi, group in enumerate(groups):
             bufs = {n: torch.empty(n_ref, units[n], dtype=torch.float32, device=self.device) for n in group}
             rows = {"lo": 0}
@@ -348,16 +370,46 @@ class Extractor:
             if bad:
                 raise DataError(f"reference image {bad[0]} could not be decoded; replace it or choose "
                                 f"another reference set")
-            for name in group:
-                pca = fit_pca_from(bufs.pop(name), self.k)
-                torch.save({"mean": pca.mean.cpu(), "basis": pca.basis.cpu(),
-                            "explained_variance": pca.explained_variance}, _tmp(folder / f"{_fname(name)}.pt"))
-                os.replace(_tmp(folder / f"{_fname(name)}.pt"), folder / f"{_fname(name)}.pt")
-                out[name] = StoredPCA(folder / f"{_fname(name)}.pt", units[name], pca.k)
-                del pca
-            del bufs
-        self.timings["pca_fit_s"] += time.perf_counter() - t0
-        return out
+            yield {name: fit_pca_from(bufs.pop(name), self.k) for name in group}
+
+    def _refit(self, todo: Sequence[str], units: dict[str, int]) -> bool:
+        """Whether to fit the bases afresh per layer group instead of storing them (``pca_bases``):
+        "auto" refits when they would take more than 80 % of the cache disk's free space."""
+        if not self.k:
+            return False
+        folder = self.cache / "pca" / self._key(**self._reducer_key())  # (no reference set: a clear error)
+        if self.pca_bases != "auto":
+            return self.pca_bases == "refit"
+        need = sum(units[n] * min(self.k, len(self.reference)) * 4 for n in todo if units[n] > self.k)
+        if not need or any(folder.glob("*.pt")):
+            return False
+        self.cache.mkdir(parents=True, exist_ok=True)
+        return need > 0.8 * shutil.disk_usage(self.cache).free
+
+    def _stored_groups(self, todo: Sequence[str], pcas: dict[str, StoredPCA]):
+        """Layer groups with their bases from the cache: (group, count, bases on the device)."""
+        # bases are memory-mapped; on CPU they are used in place (the OS page cache holds them,
+        # not this process), on a GPU copied to the device
+        mmap = self.device.type == "cpu"
+        groups = _groups(todo, lambda n: pcas[n].nbytes if n in pcas else 0, self._bases_budget(mmap))
+        for group in groups:
+            for n in group:
+                if mmap and n in pcas:
+                    pcas[n].prefetch()  # one bulk read-ahead instead of page-sized faults in the hooks
+            yield group, len(groups), {n: pcas[n].load(mmap=True).to(self.device) for n in group if n in pcas}
+
+    def _refit_groups(self, todo: Sequence[str], units: dict[str, int]):
+        """Layer groups whose bases are fitted for this pass only, never written: (group, count, bases).
+        Costs one reference pass and fit per group each time; needs no disk for the bases."""
+        need = {n for n in todo if self.k and units[n] > self.k}
+        groups = _groups(todo, lambda n: self._fit_cost(units[n]) if n in need else 0, self.memory)
+        for group in groups:
+            t0 = time.perf_counter()
+            fitted = {n: p for part in self._fit_groups([n for n in group if n in need], units)
+                      for n, p in part.items()}
+            self.timings["pca_fit_s"] += time.perf_counter() - t0
+            yield group, len(groups), fitted
+            del fitted  # before the next group's fit allocates
 
     def _bases_budget(self, mmap: bool) -> int:
         """Bytes of PCA bases one pass may use. Memory-mapped bases only need to stay in the page
@@ -406,19 +458,11 @@ class Extractor:
         bad_ids = [stimuli.ids[i] for i in meta["bad"]] if meta.get("bad") else []
         computed = bool(todo)
         if todo:
-            pcas = self.pca(todo)
-            t0 = time.perf_counter()
-            cost = lambda n: pcas[n].nbytes if n in pcas else 0  # noqa: E731
-            # bases are memory-mapped; on CPU they are used in place (the OS page cache holds them,
-            # not this process), on a GPU copied to the device
-            mmap = self.device.type == "cpu"
-            groups = _groups(todo, cost, self._bases_budget(mmap))
             bad_idx: set[int] = set()
-            for gi, group in enumerate(groups):
-                for n in group:
-                    if mmap and n in pcas:
-                        pcas[n].prefetch()  # one bulk read-ahead instead of page-sized faults in the hooks
-                dev_pca = {n: pcas[n].load(mmap=True).to(self.device) for n in group if n in pcas}
+            refit = self._refit(todo, units)
+            groups = self._refit_groups(todo, units) if refit else self._stored_groups(todo, self.pca(todo))
+            t0, fit0 = time.perf_counter(), self.timings["pca_fit_s"]
+            for gi, (group, n_groups, dev_pca) in enumerate(groups):
                 outs = {}
                 for n in group:
                     d = dev_pca[n].k if n in dev_pca else units[n]
@@ -430,7 +474,7 @@ class Extractor:
                     red = dev_pca[name].project(out) if name in dev_pca else out.float()
                     outs[name][rows["lo"]:rows["lo"] + red.shape[0]] = red.cpu().numpy()
 
-                bad_idx.update(self._run(stimuli, group, sink, rows, desc=f"layers {gi + 1}/{len(groups)}"))
+                bad_idx.update(self._run(stimuli, group, sink, rows, desc=f"layers {gi + 1}/{n_groups}"))
                 for n, arr in outs.items():
                     if bad_idx:
                         arr[sorted(bad_idx)] = 0.0
@@ -442,7 +486,7 @@ class Extractor:
             meta = {"bad": sorted(bad_idx), "stimuli": len(stimuli), "model": self.model.identifier}
             meta_path.write_text(json.dumps(meta))
             bad_ids = [stimuli.ids[i] for i in sorted(bad_idx)]
-            self.timings["extract_s"] += time.perf_counter() - t0
+            self.timings["extract_s"] += time.perf_counter() - t0 - (self.timings["pca_fit_s"] - fit0)
         report = {"layers": len(layers), "computed": computed, "passes": self.passes,
                   "dims": {n: int(arrays[n].shape[1]) for n in layers}, **self.timings}
         return Activations(stimuli, {n: arrays[n] for n in layers}, bad_ids, report)

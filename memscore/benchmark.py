@@ -21,6 +21,9 @@ class RunOptions:
     num_workers: int = 0
     bf16: bool = False
     skip_bad_images: bool = False
+    #: PCA bases: "disk" (fitted once, cached), "refit" (fitted per run, never written: for models whose
+    #: bases the disk cannot hold), "auto" (refit only then); the numbers are the same
+    pca_bases: str = "auto"
     progress: bool = True
     cache_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)

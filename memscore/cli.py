@@ -96,11 +96,13 @@ def list_(kind, tag, as_json, details):
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--limit", type=click.IntRange(1), help="use only the first N stimuli (smoke runs)")
 @click.option("--skip-bad-images", is_flag=True, help="drop undecodable images (listed in the score) instead of stopping")
+@click.option("--pca-bases", type=click.Choice(["auto", "disk", "refit"]), default="auto", show_default=True,
+              help="keep fitted PCA bases on disk, or refit them each run (auto: refit when the disk cannot hold them)")
 @click.option("--force", is_flag=True, help="recompute even if a stored score exists (the old one stays as history)")
 @click.option("--no-progress", is_flag=True, help="no progress bars")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def score(model, benchmark, weights, model_args, benchmark_args, data_root, device, batch_size, num_workers,
-          bf16, seed, limit, skip_bad_images, force, no_progress, fmt):
+          bf16, seed, limit, skip_bad_images, pca_bases, force, no_progress, fmt):
     """Score MODEL on BENCHMARK (stored; a finished run is returned from the store)."""
     from .api import score as run_score
     from .benchmark import RunOptions
@@ -108,7 +110,7 @@ def score(model, benchmark, weights, model_args, benchmark_args, data_root, devi
 
     opts = RunOptions(device=device, batch_size=batch_size, seed=seed, limit=limit, data_root=data_root,
                       num_workers=num_workers, bf16=bf16, skip_bad_images=skip_bad_images,
-                      progress=not no_progress)
+                      pca_bases=pca_bases, progress=not no_progress)
     result = run_score(model, benchmark, weights=weights, model_args=parse_kv(model_args, "--model-args"),
                        benchmark_args=parse_kv(benchmark_args, "--benchmark-args"), options=opts, force=force)
     if fmt == "json":

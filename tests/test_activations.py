@@ -137,6 +137,39 @@ def test_default_budget_runs_in_one_pass_and_equals_a_grouped_run(model, images,
         np.testing.assert_array_equal(a[name], b[name])
 
 
+@pytest.mark.parametrize("memory_gb", [None, 0.002], ids=["one-group", "many-groups"])
+def test_refit_bases_are_never_written_and_give_the_stored_results(model, images, tmp_path, memory_gb):
+    kw = dict(n_components=10, reference=images.subset(range(20)), batch_size=16, image_size=SIZE,
+              progress=False, memory_gb=memory_gb)
+    stored = Extractor(model, cache_dir=tmp_path / "a", pca_bases="disk", **kw).extract(images)
+    refit = Extractor(model, cache_dir=tmp_path / "b", pca_bases="refit", **kw)
+    again = refit.extract(images)
+    assert list((tmp_path / "a" / "pca").rglob("*.pt")) and not (tmp_path / "b" / "pca").exists()
+    assert refit.timings["pca_fit_s"] > 0 and again.report["computed"]
+    for name in stored:
+        np.testing.assert_array_equal(stored[name], again[name])
+
+
+def test_auto_refits_only_when_the_bases_would_not_fit_on_disk(model, images, tmp_path, monkeypatch):
+    import shutil as _shutil
+
+    import memscore.activations as act
+
+    kw = dict(n_components=10, reference=images.subset(range(20)), batch_size=16, image_size=SIZE, progress=False)
+    layers = model.layers(image_size=SIZE)
+    units = {li.name: li.units for li in model.layer_info(SIZE)}
+    roomy = Extractor(model, cache_dir=tmp_path / "a", **kw)
+    assert not roomy._refit(layers, units)
+    full_disk = _shutil._ntuple_diskusage(total=10**12, used=10**12 - 1000, free=1000)
+    monkeypatch.setattr(act.shutil, "disk_usage", lambda path: full_disk)
+    cramped = Extractor(model, cache_dir=tmp_path / "b", **kw)
+    assert cramped._refit(layers, units)
+    cramped.extract(images, ["layer1.0.conv1", "fc"])
+    assert not list((tmp_path / "b").rglob("*.pt"))  # nothing stored that the disk could not hold
+    with pytest.raises(ValueError, match="pca_bases"):
+        Extractor(model, cache_dir=tmp_path, pca_bases="ram", **kw)
+
+
 def test_stored_basis_memory_mapped_equals_loaded(tmp_path):
     from memscore.activations import StoredPCA
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,10 +89,12 @@ def test_limit_and_cli_json(lamem):
     out = subprocess.run([sys.executable, "-m", "memscore.cli", "score", "-m", "resnet18", "-b", "lamem-pls",
                           "--weights", "none", "--data-root", str(lamem), "--limit", "200", "--no-progress",
                           "--benchmark-args", f"image_size={SIZE},splits=1,3,layers=layer4+avgpool",
-                          "--format", "json"], capture_output=True, text=True, env=env)
+                          "--pca-bases", "refit", "--format", "json"], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert [r["layer"] for r in result["layers"]] == ["layer4", "avgpool"]
+    assert result["layers"][0]["dims"] < 2048  # layer4 was PCA-reduced, with bases that were never written
+    assert not list(Path(os.environ["MEMSCORE_HOME"]).rglob("*.pt"))
     assert [r["split"] for r in result["splits"]] == [1, 3]
     assert result["meta"]["n_stimuli"] == 200
     assert result["meta"]["config"]["benchmark_args"]["splits"] == [1, 3]

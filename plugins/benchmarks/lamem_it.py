@@ -6,6 +6,7 @@ activations of that layer come from the engine's cache when `lamem-pls` already 
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +59,9 @@ class LamemIT(LamemPLS):
     def run(self, model: Model, options: RunOptions) -> Score:
         from memscore.commitments import commit
 
-        neural_options = RunOptions(
-            device=options.device, batch_size=options.batch_size, seed=options.seed, limit=None,
-            data_root=Path(self.neural_data_root).expanduser() if self.neural_data_root else None,
-            num_workers=options.num_workers, bf16=options.bf16, skip_bad_images=options.skip_bad_images,
-            progress=options.progress, cache_dir=options.cache_dir)
+        neural_options = dataclasses.replace(  # the run's options, but the whole neural data set
+            options, limit=None, extra={},
+            data_root=Path(self.neural_data_root).expanduser() if self.neural_data_root else None)
         c = commit(model.identifier, self.region, weights=model.weights, model_args=model.meta.get("model_args"),
                    benchmark_args=self.neural_args() or None, options=neural_options)
         self.layer_names = [c.layer]
