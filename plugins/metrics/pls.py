@@ -377,6 +377,9 @@ def _train_grams(X: torch.Tensor, tasks: list[_Task]):
     Gram is the full Gram minus its left-out rows' Gram when those are fewer, else its own.
     """
     N, p = X.shape
+    if len(tasks) == 1:  # nothing to share
+        yield _gram(X if tasks[0].train is None else X[tasks[0].train])
+        return
     member = np.zeros((N, len(tasks)), dtype=bool)
     for f, t in enumerate(tasks):
         member[slice(None) if t.train is None else t.train.cpu().numpy(), f] = True
