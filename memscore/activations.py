@@ -308,7 +308,7 @@ class Extractor:
         return {"model": self.model.identifier, "weights": self.model.weights,
                 "fingerprint": model_fingerprint(self.model),
                 "prep": self.model.preprocessing.to_dict(), "image_size": self.image_size,
-                "version": CACHE_VERSION}
+                "version": CACHE_VERSION, **({"bf16": True} if self.bf16 else {})}  # bf16 changes numbers
 
     def _reducer_key(self) -> dict:
         if not self.k:
@@ -475,7 +475,7 @@ class Extractor:
 
                 def sink(name, out, outs=outs, dev_pca=dev_pca, rows=rows):
                     red = dev_pca[name].project(out) if name in dev_pca else out.float()
-                    outs[name][rows["lo"]:rows["lo"] + red.shape[0]] = red.cpu().numpy()
+                    outs[name][rows["lo"]:rows["lo"] + red.shape[0]] = red.float().cpu().numpy()
 
                 bad_idx.update(self._run(stimuli, group, sink, rows, desc=f"layers {gi + 1}/{n_groups}"))
                 for n, arr in outs.items():

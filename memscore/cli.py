@@ -92,7 +92,7 @@ def list_(kind, tag, as_json, details):
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
 @click.option("--num-workers", default=0, show_default=True, type=click.IntRange(0), help="DataLoader workers")
-@click.option("--bf16", is_flag=True, help="bf16 autocast for the forward pass (CUDA)")
+@click.option("--bf16", is_flag=True, help="bf16 autocast of the forward pass and the PCA projections (CUDA; keys the result and the caches)")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--limit", type=click.IntRange(1), help="use only the first N stimuli (smoke runs)")
 @click.option("--skip-bad-images", is_flag=True, help="drop undecodable images (listed in the score) instead of stopping")

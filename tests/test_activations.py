@@ -170,6 +170,22 @@ def test_auto_refits_only_when_the_bases_would_not_fit_on_disk(model, images, tm
         Extractor(model, cache_dir=tmp_path, pca_bases="ram", **kw)
 
 
+def test_bf16_runs_key_their_own_cache_and_stay_close(model, images, tmp_path):
+    """bf16 autocast changes the numbers: its activations (and bases) are cached apart from fp32's."""
+    kw = dict(n_components=10, reference=images.subset(range(20)), batch_size=16, image_size=SIZE,
+              cache_dir=tmp_path, progress=False, device="cpu")
+    layers = ["layer1.0.conv1", "layer4", "fc"]
+    fp32 = Extractor(model, **kw).extract(images, layers)
+    bf16 = Extractor(model, bf16=True, **kw).extract(images, layers)
+    assert bf16.report["computed"]  # not served from the fp32 cache
+    for name in layers:
+        a, b = np.asarray(fp32[name]), np.asarray(bf16[name])
+        assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
+        assert not np.array_equal(a, b)
+        cos = np.abs((a * b).sum(0)) / (np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0))
+        assert np.median(cos) > 0.9, name  # same components up to bf16 rounding (signs may flip)
+
+
 def test_stored_basis_memory_mapped_equals_loaded(tmp_path):
     from memscore.activations import StoredPCA
 
