@@ -458,6 +458,9 @@ class Extractor:
                 arrays[name] = np.load(f, mmap_mode="r")
             else:
                 todo.append(name)
+        if meta.get("bad") and not self.skip_bad:  # as a fresh pass would: stop at the first bad image
+            raise DataError(f"cannot decode image {stimuli.paths[meta['bad'][0]]} (found by an earlier "
+                            f"--skip-bad-images run); replace the file, or rerun with --skip-bad-images to drop it")
         bad_ids = [stimuli.ids[i] for i in meta["bad"]] if meta.get("bad") else []
         computed = bool(todo)
         if todo:

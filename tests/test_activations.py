@@ -219,6 +219,8 @@ def test_bad_image_stops_or_is_flagged(model, images, tmp_path):
         Extractor(model, cache_dir=tmp_path / "a", **kw).extract(st, ["layer4"])
     acts = Extractor(model, cache_dir=tmp_path / "b", skip_bad_images=True, **kw).extract(st, ["layer4"])
     assert acts.bad == ["broken.jpg"]
+    with pytest.raises(DataError, match="broken.jpg.*--skip-bad-images"):  # the cache does not hide it
+        Extractor(model, cache_dir=tmp_path / "b", **kw).extract(st, ["layer4"])
     assert not acts["layer4"][5].any() and acts["layer4"][4].any()
     good = Extractor(model, cache_dir=tmp_path / "c", **kw).extract(images.subset(range(9)), ["layer4"])
     # batches are composed differently, so allow float32 round-off
