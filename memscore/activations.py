@@ -308,7 +308,10 @@ class Extractor:
         return {"model": self.model.identifier, "weights": self.model.weights,
                 "fingerprint": model_fingerprint(self.model),
                 "prep": self.model.preprocessing.to_dict(), "image_size": self.image_size,
-                "version": CACHE_VERSION, **({"bf16": True} if self.bf16 else {})}  # bf16 changes numbers
+                "version": CACHE_VERSION,
+                # these change the numbers too (model args may leave the parameters alone: CORnet's times)
+                **({"bf16": True} if self.bf16 else {}),
+                **({"model_args": self.model.meta["model_args"]} if self.model.meta.get("model_args") else {})}
 
     def _reducer_key(self) -> dict:
         if not self.k:

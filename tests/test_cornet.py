@@ -140,3 +140,19 @@ def test_times_is_a_model_arg_of_the_recurrent_variants():
     assert {li.name: li.calls for li in model.layer_info(64)}["IT"] == 2
     with pytest.raises(MemscoreError, match="times"):
         cornet.build("z", weights="none", times=2)
+
+
+def test_times_keys_the_activation_cache(tmp_path):
+    """Same parameters, other recurrence: CORnet-R with times=2 and times=3 must not share cached activations."""
+    import memscore
+    from lamem_fixture import build_lamem
+    from memscore.activations import model_fingerprint
+
+    stimuli = Stimuli.from_folder(build_lamem(tmp_path / "lamem", 8, image_size=48) / "images")
+    two = memscore.load_model("cornet-r", weights="none", times=2)
+    three = memscore.load_model("cornet-r", weights="none", times=3)
+    assert model_fingerprint(two) == model_fingerprint(three)  # the parameters are the same
+    kw = dict(n_components=None, batch_size=4, image_size=48, cache_dir=tmp_path / "cache", progress=False)
+    a = Extractor(two, **kw).extract(stimuli, ["IT"])
+    b = Extractor(three, **kw).extract(stimuli, ["IT"])
+    assert b.report["computed"] and not np.allclose(a["IT"], b["IT"])
