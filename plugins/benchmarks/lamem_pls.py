@@ -110,7 +110,7 @@ class LamemPLS(Benchmark):
         for name in tqdm(layers, desc=f"{model.identifier}: PLS", unit="layer", disable=not options.progress,
                          leave=False):
             preds = fit_predict(np.asarray(acts[name]), folds, n_components=self.n_components,
-                                device=None)
+                                device=extractor.device)  # the run's device: PLS on the GPU too
             rhos = [spearman(p, t) for p, t in zip(preds, truths)]
             table.append({"layer": name, "value": float(np.mean(rhos)),
                           "error": float(np.std(rhos, ddof=1)) if len(rhos) > 1 else None,

@@ -168,7 +168,8 @@ class NeuralBenchmark(Benchmark):
         for name in tqdm(layers, desc=f"{model.identifier}: {self.identifier} PLS", unit="layer",
                          disable=not options.progress, leave=False):
             X = np.asarray(acts[name])[idx]
-            res = npred.predictivity_layers([X], Y[idx], cv, n_components=self.n_components)[0]
+            res = npred.predictivity_layers([X], Y[idx], cv, n_components=self.n_components,
+                                            device=extractor.device)[0]
             results[name] = res
             ceiled = npred.explained_variance(res.value, ceil.value) if ceil else res.value
             table.append({"layer": name, "value": ceiled, "error": res.error, "raw": res.value,
