@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import sqlite3
 import tempfile
 import time
@@ -58,13 +59,30 @@ class ResultStore:
         self.db_path = self.root / "results.sqlite"
         self.runs_dir = self.root / "runs"
         self.root.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            con.executescript(SCHEMA)
+        self._create()
+
+    def _create(self, wait_s: float = 60.0) -> None:
+        """WAL mode (kept in the file) and the schema. Switching a new database to WAL needs it to
+        itself, and SQLite answers "database is locked" at once rather than waiting when another
+        process is opening it too (two runs started together), so that step is retried."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            con = self._connect()
+            try:
+                if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    con.execute("PRAGMA journal_mode = WAL")
+                con.executescript(SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            finally:
+                con.close()
+            time.sleep(0.02 + 0.08 * random.random())
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
         con.execute("PRAGMA busy_timeout = 60000")
-        con.execute("PRAGMA journal_mode = WAL")
         return con
 
     # -- reading ---------------------------------------------------------------------------

@@ -49,6 +49,27 @@ def _writer(root: str, worker: int, n: int) -> None:
         store.put(make_score(i, model=f"w{worker}-{i}"), run_key(f"w{worker}-{i}", "none", "b", "1", {}))
 
 
+def _opener(root: str, barrier, worker: int, rounds: int) -> None:
+    for r in range(rounds):
+        barrier.wait(60)  # every process opens the same brand-new store at the same moment
+        ResultStore(f"{root}/{r}").put(make_score(worker, model=f"o{worker}"),
+                                       run_key(f"o{worker}", "none", "b", "1", {}))
+
+
+def test_runs_started_together_all_open_a_new_store(tmp_path):
+    """Processes creating the same new store at once: none fails with 'database is locked'."""
+    ctx = mp.get_context("spawn")
+    n, rounds = 4, 25
+    barrier = ctx.Barrier(n)
+    procs = [ctx.Process(target=_opener, args=(str(tmp_path), barrier, w, rounds)) for w in range(n)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * n
+    assert all(len(ResultStore(tmp_path / str(r)).query()) == n for r in range(rounds))
+
+
 def test_two_processes_store_400_scores(tmp_path):
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(str(tmp_path), w, 200)) for w in range(2)]
