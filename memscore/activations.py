@@ -493,7 +493,8 @@ class Extractor:
                     arrays[n] = np.load(folder / f"{_fname(n)}.npy", mmap_mode="r")
                 del dev_pca
             meta = {"bad": sorted(bad_idx), "stimuli": len(stimuli), "model": self.model.identifier}
-            meta_path.write_text(json.dumps(meta))
+            _tmp(meta_path).write_text(json.dumps(meta))
+            os.replace(_tmp(meta_path), meta_path)  # a concurrent run never reads half a file
             bad_ids = [stimuli.ids[i] for i in sorted(bad_idx)]
             self.timings["extract_s"] += time.perf_counter() - t0 - (self.timings["pca_fit_s"] - fit0)
         report = {"layers": len(layers), "computed": computed, "passes": self.passes,
