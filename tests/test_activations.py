@@ -186,6 +186,37 @@ def test_bf16_runs_key_their_own_cache_and_stay_close(model, images, tmp_path):
         assert np.median(cos) > 0.9, name  # same components up to bf16 rounding (signs may flip)
 
 
+def test_cgroup_memory_limit_of_a_job_or_container(tmp_path, monkeypatch):
+    """A SLURM job or container limit caps the budgets: /proc/meminfo shows the whole machine."""
+    import memscore.activations as act
+
+    v2 = tmp_path / "v2"
+    (v2 / "slurm" / "job_7" / "step_0").mkdir(parents=True)
+    (v2 / "memory.max").write_text("max\n")
+    (v2 / "slurm" / "job_7" / "memory.max").write_text(str(32 * 2**30) + "\n")  # the job's limit
+    (v2 / "slurm" / "job_7" / "step_0" / "memory.max").write_text("max\n")
+    proc = tmp_path / "cgroup_v2"
+    proc.write_text("0::/slurm/job_7/step_0\n")
+    assert act._cgroup_memory_limit(str(proc), str(v2)) == 32 * 2**30
+
+    v1 = tmp_path / "v1"
+    (v1 / "memory" / "docker" / "abc").mkdir(parents=True)
+    (v1 / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")  # the host: unlimited
+    (v1 / "memory" / "docker" / "abc" / "memory.limit_in_bytes").write_text(str(8 * 2**30))
+    proc1 = tmp_path / "cgroup_v1"
+    proc1.write_text("5:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/\n")
+    assert act._cgroup_memory_limit(str(proc1), str(v1)) == 8 * 2**30
+
+    (v1 / "memory" / "docker" / "abc" / "memory.limit_in_bytes").write_text("9223372036854771712")
+    assert act._cgroup_memory_limit(str(proc1), str(v1)) is None  # no limit anywhere
+    assert act._cgroup_memory_limit(str(tmp_path / "missing"), str(v1)) is None
+
+    monkeypatch.delenv("MEMSCORE_MEMORY_GB", raising=False)
+    monkeypatch.setattr(act, "_cgroup_memory_limit", lambda: 4 * 2**30)
+    assert act._default_memory_gb(torch.device("cpu")) == pytest.approx(0.45 * 4)
+    assert 0 < act._available_memory() <= 4 * 2**30
+
+
 def test_stored_basis_memory_mapped_equals_loaded(tmp_path):
     from memscore.activations import StoredPCA
 
