@@ -331,7 +331,7 @@ class Extractor:
     def pca(self, layers: Sequence[str]) -> dict[str, "StoredPCA"]:
         """The PCA basis of every layer with more than k units (fitted once, then from the cache)."""
         units = self._units()
-        need = [n for n in layers if self.k and units[n] > self.k]
+        need = self._reduced(layers, units)
         folder = self.cache / "pca" / self._key(**self._reducer_key())
         out: dict[str, LayerPCA] = {}
         todo = []
@@ -345,7 +345,8 @@ class Extractor:
             return out
         folder.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        for fitted in self._fit_groups(todo, units):
+        groups = _groups(todo, lambda n: self._fit_cost(units[n]), self.memory)
+        for fitted in self._fit_groups(groups, units):
             for name, pca in fitted.items():
                 torch.save({"mean": pca.mean.cpu(), "basis": pca.basis.cpu(),
                             "explained_variance": pca.explained_variance}, _tmp(folder / f"{_fname(name)}.pt"))
@@ -355,17 +356,23 @@ class Extractor:
         self.timings["pca_fit_s"] += time.perf_counter() - t0
         return out
 
+    def _reduced(self, names: Sequence[str], units: dict[str, int]) -> list[str]:
+        """The layers PCA reduces: those with more than k units."""
+        return [n for n in names if self.k and units[n] > self.k]
+
     def _fit_cost(self, units: int) -> int:
         """Bytes a layer's fit holds: n_ref x units activations plus the units x k basis it produces."""
         n_ref = len(self.reference)
         return units * 4 * (n_ref + min(self.k, n_ref))
 
-    def _fit_groups(self, names: Sequence[str], units: dict[str, int]):
-        """Fit the PCA of ``names``, one reference pass per memory-sized group; yields {name: LayerPCA}
-        per group, the bases on the engine's device."""
+    def _fit_groups(self, groups: list[list[str]], units: dict[str, int]):
+        """Fit the PCA of each group of layers in one reference pass; yields {name: LayerPCA} per group
+        (empty, without a pass, for an empty group), the bases on the engine's device."""
         n_ref = len(self.reference)
-        groups = _groups(names, lambda n: self._fit_cost(units[n]), self.memory)
         for gi, group in enumerate(groups):
+            if not group:
+                yield {}
+                continue
             bufs = {n: torch.empty(n_ref, units[n], dtype=torch.float32, device=self.device) for n in group}
             rows = {"lo": 0}
 
@@ -386,7 +393,7 @@ class Extractor:
         folder = self.cache / "pca" / self._key(**self._reducer_key())  # (no reference set: a clear error)
         if self.pca_bases != "auto":
             return self.pca_bases == "refit"
-        need = sum(units[n] * min(self.k, len(self.reference)) * 4 for n in todo if units[n] > self.k)
+        need = sum(units[n] * min(self.k, len(self.reference)) * 4 for n in self._reduced(todo, units))
         if not need or any(folder.glob("*.pt")):
             return False
         self.cache.mkdir(parents=True, exist_ok=True)
@@ -407,12 +414,12 @@ class Extractor:
     def _refit_groups(self, todo: Sequence[str], units: dict[str, int]):
         """Layer groups whose bases are fitted for this pass only, never written: (group, count, bases).
         Costs one reference pass and fit per group each time; needs no disk for the bases."""
-        need = {n for n in todo if self.k and units[n] > self.k}
+        need = set(self._reduced(todo, units))
         groups = _groups(todo, lambda n: self._fit_cost(units[n]) if n in need else 0, self.memory)
+        fits = self._fit_groups([[n for n in group if n in need] for group in groups], units)
         for group in groups:
             t0 = time.perf_counter()
-            fitted = {n: p for part in self._fit_groups([n for n in group if n in need], units)
-                      for n, p in part.items()}
+            fitted = next(fits)
             self.timings["pca_fit_s"] += time.perf_counter() - t0
             yield group, len(groups), fitted
             del fitted  # before the next group's fit allocates

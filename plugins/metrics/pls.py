@@ -439,7 +439,7 @@ def _fit_features(X: torch.Tensor, tasks: list[_Task], method: str, n_components
             Xt = X if t.train is None else X[t.train]
             total_var = (torch.linalg.vector_norm(Xt) ** 2 - t.n * (mu @ mu)).item()
 
-            threads = torch.get_num_threads() if Xt.numel() >= 2**20 else 1  # big passes: all threads
+            threads = _threads_for(Xt)  # big passes: all threads
 
             def sop(w, Xt=Xt, mu=mu, n=t.n, threads=threads):
                 with _cpu_threads(threads, Xt.device):
