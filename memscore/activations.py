@@ -24,12 +24,13 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from . import paths
+from . import atomic, paths
 from .errors import DataError
+from .notice import notice
 from .model import Model
 from .stimuli import Stimuli
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: stimuli keyed by content; files checked against their recorded shape/checksum
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,11 +81,24 @@ def make_loader(stimuli: Stimuli, transform: Callable, *, batch_size: int, num_w
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``auto`` → CUDA when present, else CPU; anything this machine cannot run on is one line."""
+    from .errors import OptionError
+
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DataError("--device cuda: no CUDA device is available here; use --device cpu or auto")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise OptionError(f"--device {device}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type != "cuda":
+        raise OptionError(f"--device {device}: memscore runs on cpu or cuda; use --device cpu, cuda or auto")
+    if not torch.cuda.is_available():
+        raise OptionError(f"--device {device}: no CUDA device is available here; use --device cpu or auto")
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise OptionError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s) "
+                          f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
     return dev
 
 
@@ -329,30 +343,46 @@ class Extractor:
         return {li.name: li.units for li in self.model.layer_info(self.image_size)}
 
     def pca(self, layers: Sequence[str]) -> dict[str, "StoredPCA"]:
-        """The PCA basis of every layer with more than k units (fitted once, then from the cache)."""
+        """The PCA basis of every layer with more than k units (fitted once, then from the cache).
+
+        A cached basis is used only when its file matches what ``bases.json`` recorded when it was written
+        (size and a sampled checksum); a missing, truncated or damaged one is fitted again (one notice)."""
         units = self._units()
         need = self._reduced(layers, units)
         folder = self.cache / "pca" / self._key(**self._reducer_key())
-        out: dict[str, LayerPCA] = {}
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic.clean_stale(folder)
+        record = _read_json(folder / "bases.json", "PCA bases record")
+        files = record.get("files", {}) if isinstance(record.get("files"), dict) else {}
+        out: dict[str, StoredPCA] = {}
         todo = []
         for name in need:
             f = folder / f"{_fname(name)}.pt"
-            if f.exists():
-                out[name] = StoredPCA(f, units[name])
+            why = _check_file(f, files.get(name), units=units[name]) if f.exists() else None
+            if f.exists() and why is None:
+                out[name] = StoredPCA(f, units[name], files[name]["k"])
             else:
+                if f.exists():
+                    notice(f"cached PCA basis of layer {name} is unusable ({why}); fitting it again")
                 todo.append(name)
         if not todo:
             return out
-        folder.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         groups = _groups(todo, lambda n: self._fit_cost(units[n]), self.memory)
         for fitted in self._fit_groups(groups, units):
+            atomic.ensure_space(folder, sum(units[n] * (p.k + 1) * 4 for n, p in fitted.items()))
             for name, pca in fitted.items():
-                torch.save({"mean": pca.mean.cpu(), "basis": pca.basis.cpu(),
-                            "explained_variance": pca.explained_variance}, _tmp(folder / f"{_fname(name)}.pt"))
-                os.replace(_tmp(folder / f"{_fname(name)}.pt"), folder / f"{_fname(name)}.pt")
-                out[name] = StoredPCA(folder / f"{_fname(name)}.pt", units[name], pca.k)
+                f = folder / f"{_fname(name)}.pt"
+                with atomic.atomic_path(f) as tmp:
+                    torch.save({"mean": pca.mean.cpu(), "basis": pca.basis.cpu(),
+                                "explained_variance": pca.explained_variance}, tmp)
+                out[name] = StoredPCA(f, units[name], pca.k)
+                files[name] = {**_file_record(f), "units": units[name], "k": pca.k}
             fitted = pca = None  # free the group's bases before the next group's fit
+            # re-read: a concurrent run may have recorded other layers meanwhile
+            current = _read_json(folder / "bases.json", None).get("files", {})
+            files = {**(current if isinstance(current, dict) else {}), **files}
+            atomic.write_text(folder / "bases.json", json.dumps({"files": files}))
         self.timings["pca_fit_s"] += time.perf_counter() - t0
         return out
 
@@ -380,9 +410,15 @@ class Extractor:
                 bufs[name][rows["lo"]:rows["lo"] + out.shape[0]] = out.float()
 
             bad = self._run(self.reference, group, sink, rows, desc=f"PCA fit {gi + 1}/{len(groups)}")
-            if bad:
-                raise DataError(f"reference image {bad[0]} could not be decoded; replace it or choose "
-                                f"another reference set")
+            if bad and not self.skip_bad:
+                raise DataError(f"cannot decode reference image {self.reference.paths[bad[0]]}; replace it, choose "
+                                f"another reference set, or rerun with --skip-bad-images to drop it")
+            if bad:  # --skip-bad-images: the reference set loses those images too
+                keep = torch.tensor([i for i in range(n_ref) if i not in set(bad)], device=self.device)
+                if len(keep) < 2:
+                    raise DataError(f"fewer than 2 decodable reference images ({len(keep)} of {n_ref}); "
+                                    f"choose another reference set")
+                bufs = {n: b.index_select(0, keep) for n, b in bufs.items()}
             yield {name: fit_pca_from(bufs.pop(name), self.k) for name in group}
 
     def _refit(self, todo: Sequence[str], units: dict[str, int]) -> bool:
@@ -454,24 +490,44 @@ class Extractor:
         return bad
 
     def extract(self, stimuli: Stimuli, layers: Sequence[str] | None = None) -> Activations:
+        """Every layer's (stimuli x features) array, from the cache where a valid one is stored.
+
+        Each cached array is checked against what ``meta.json`` recorded when it was written (shape,
+        dtype, size, a sampled checksum): a missing, truncated, garbage or wrong-shape file is computed
+        again with a one-line notice, never used."""
         layers = list(layers or self.model.layers())
         units = self._units()
         folder = self.cache / "activations" / self._key(stimuli=stimuli.digest(), **self._reducer_key())
         folder.mkdir(parents=True, exist_ok=True)
+        atomic.clean_stale(folder)
         meta_path = folder / "meta.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"bad": None}
+        meta = _read_json(meta_path, "activation cache record")
+        bad = meta.get("bad")
+        if not (isinstance(bad, list) and all(isinstance(i, int) and 0 <= i < len(stimuli) for i in bad)) \
+                or meta.get("stimuli") != len(stimuli):
+            meta = {}
+            bad = None
+        files = meta.get("files", {}) if isinstance(meta.get("files"), dict) else {}
         arrays: dict[str, np.ndarray] = {}
         todo = []
         for name in layers:
             f = folder / f"{_fname(name)}.npy"
-            if f.exists() and meta.get("bad") is not None:
-                arrays[name] = np.load(f, mmap_mode="r")
-            else:
+            if not f.exists() or bad is None:
                 todo.append(name)
-        if meta.get("bad") and not self.skip_bad:  # as a fresh pass would: stop at the first bad image
-            raise DataError(f"cannot decode image {stimuli.paths[meta['bad'][0]]} (found by an earlier "
+                continue
+            why = _check_file(f, files.get(name), rows=len(stimuli))
+            if why is None:
+                try:
+                    arrays[name] = np.load(f, mmap_mode="r")
+                except (OSError, ValueError) as exc:
+                    why = f"unreadable: {type(exc).__name__}"
+            if why is not None:
+                notice(f"cached activations of layer {name} are unusable ({why}); computing them again")
+                todo.append(name)
+        if bad and not self.skip_bad:  # as a fresh pass would: stop at the first bad image
+            raise DataError(f"cannot decode image {stimuli.paths[bad[0]]} (found by an earlier "
                             f"--skip-bad-images run); replace the file, or rerun with --skip-bad-images to drop it")
-        bad_ids = [stimuli.ids[i] for i in meta["bad"]] if meta.get("bad") else []
+        bad_ids = [stimuli.ids[i] for i in bad] if bad else []
         computed = bool(todo)
         if todo:
             bad_idx: set[int] = set()
@@ -479,34 +535,66 @@ class Extractor:
             groups = self._refit_groups(todo, units) if refit else self._stored_groups(todo, self.pca(todo))
             t0, fit0 = time.perf_counter(), self.timings["pca_fit_s"]
             for gi, (group, n_groups, dev_pca) in enumerate(groups):
-                outs = {}
-                for n in group:
-                    d = dev_pca[n].k if n in dev_pca else units[n]
-                    outs[n] = np.lib.format.open_memmap(_tmp(folder / f"{_fname(n)}.npy"), mode="w+",
-                                                        dtype=np.float32, shape=(len(stimuli), d))
-                rows = {"lo": 0}
+                dims = {n: dev_pca[n].k if n in dev_pca else units[n] for n in group}
+                outs = self._open_outputs(folder, group, dims, len(stimuli))
+                try:
+                    rows = {"lo": 0}
 
-                def sink(name, out, outs=outs, dev_pca=dev_pca, rows=rows):
-                    red = dev_pca[name].project(out) if name in dev_pca else out.float()
-                    outs[name][rows["lo"]:rows["lo"] + red.shape[0]] = red.float().cpu().numpy()
+                    def sink(name, out, outs=outs, dev_pca=dev_pca, rows=rows):
+                        red = dev_pca[name].project(out) if name in dev_pca else out.float()
+                        outs[name][rows["lo"]:rows["lo"] + red.shape[0]] = red.float().cpu().numpy()
 
-                bad_idx.update(self._run(stimuli, group, sink, rows, desc=f"layers {gi + 1}/{n_groups}"))
-                for n, arr in outs.items():
-                    if bad_idx:
-                        arr[sorted(bad_idx)] = 0.0
-                    arr.flush()
-                    del arr
-                    os.replace(_tmp(folder / f"{_fname(n)}.npy"), folder / f"{_fname(n)}.npy")
-                    arrays[n] = np.load(folder / f"{_fname(n)}.npy", mmap_mode="r")
+                    bad_idx.update(self._run(stimuli, group, sink, rows, desc=f"layers {gi + 1}/{n_groups}"))
+                    for n, arr in outs.items():
+                        if bad_idx:
+                            arr[sorted(bad_idx)] = 0.0
+                        arr.flush()
+                        del arr
+                        f = folder / f"{_fname(n)}.npy"
+                        os.replace(atomic.tmp_path(f), f)
+                        files[n] = _file_record(f)
+                        arrays[n] = np.load(f, mmap_mode="r")
+                except BaseException as exc:
+                    outs.clear()
+                    for n in group:
+                        atomic.tmp_path(folder / f"{_fname(n)}.npy").unlink(missing_ok=True)
+                    if atomic.no_space(exc):
+                        raise atomic.disk_full(folder) from None
+                    raise
                 del dev_pca
-            meta = {"bad": sorted(bad_idx), "stimuli": len(stimuli), "model": self.model.identifier}
-            _tmp(meta_path).write_text(json.dumps(meta))
-            os.replace(_tmp(meta_path), meta_path)  # a concurrent run never reads half a file
+            current = _read_json(meta_path, None)  # a concurrent run may have recorded other layers
+            if current.get("bad") == sorted(bad_idx) and isinstance(current.get("files"), dict):
+                files = {**current["files"], **files}
+            meta = {"bad": sorted(bad_idx), "stimuli": len(stimuli), "model": self.model.identifier, "files": files}
+            atomic.write_text(meta_path, json.dumps(meta))  # a concurrent run never reads half a file
             bad_ids = [stimuli.ids[i] for i in sorted(bad_idx)]
             self.timings["extract_s"] += time.perf_counter() - t0 - (self.timings["pca_fit_s"] - fit0)
         report = {"layers": len(layers), "computed": computed, "passes": self.passes,
                   "dims": {n: int(arrays[n].shape[1]) for n in layers}, **self.timings}
         return Activations(stimuli, {n: arrays[n] for n in layers}, bad_ids, report)
+
+    def _open_outputs(self, folder: Path, group: Sequence[str], dims: dict[str, int], n: int) -> dict:
+        """Preallocated float32 memory maps (temp files) for a group's layers. The space is checked and
+        reserved first: a full disk is one line, never a SIGBUS from a sparse map."""
+        atomic.ensure_space(folder, sum(n * d * 4 for d in dims.values()))
+        outs: dict[str, np.ndarray] = {}
+        try:
+            for name in group:
+                tmp = atomic.tmp_path(folder / f"{_fname(name)}.npy")
+                outs[name] = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, dims[name]))
+                fd = os.open(tmp, os.O_RDWR)
+                try:
+                    atomic.reserve(fd, os.fstat(fd).st_size, folder)
+                finally:
+                    os.close(fd)
+        except BaseException as exc:
+            outs.clear()
+            for name in group:
+                atomic.tmp_path(folder / f"{_fname(name)}.npy").unlink(missing_ok=True)
+            if atomic.no_space(exc):
+                raise atomic.disk_full(folder, sum(n * d * 4 for d in dims.values())) from None
+            raise
+        return outs
 
 
 def extract(model: Model, stimuli: Stimuli, layers: Sequence[str] | None = None, **kwargs) -> Activations:
@@ -603,5 +691,68 @@ def _fname(layer: str) -> str:
     return layer.replace("/", "_") or "_root"
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(path.name + f".tmp{os.getpid()}")
+def _read_json(path: Path, what: str | None) -> dict:
+    """A small JSON record, or {} when it is missing or damaged (said in one notice when ``what``)."""
+    try:
+        d = json.loads(path.read_text())
+        if isinstance(d, dict):
+            return d
+        raise ValueError("not an object")
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        if what:
+            notice(f"{what} {path} is damaged ({type(exc).__name__}); recomputing what it described")
+        return {}
+
+
+_SAMPLES, _CHUNK = 16, 1 << 16
+
+
+def _sample_crc(path: Path, size: int) -> int:
+    """CRC-32 of 16 spread 64 KiB chunks and the tail: a cheap checksum that catches truncation,
+    garbage and swapped files without reading gigabytes."""
+    import zlib
+
+    crc = 0
+    with open(path, "rb") as f:
+        offsets = sorted({int(i * max(size - _CHUNK, 0) / max(_SAMPLES - 1, 1)) for i in range(_SAMPLES)})
+        for off in offsets:
+            f.seek(off)
+            crc = zlib.crc32(f.read(_CHUNK), crc)
+    return crc
+
+
+def _file_record(path: Path) -> dict:
+    """What a cache file is when written: size, sampled checksum, and for arrays shape and dtype."""
+    size = path.stat().st_size
+    rec = {"size": size, "crc": _sample_crc(path, size)}
+    if path.suffix == ".npy":
+        arr = np.load(path, mmap_mode="r")
+        rec.update(shape=list(arr.shape), dtype=arr.dtype.str)
+        del arr
+    return rec
+
+
+def _check_file(path: Path, rec: dict | None, *, rows: int | None = None, units: int | None = None) -> str | None:
+    """Why the cache file does not match its record (None: it does)."""
+    if not isinstance(rec, dict):
+        return "not recorded"
+    try:
+        size = path.stat().st_size
+        if size != rec.get("size"):
+            return f"{size} bytes, {rec.get('size')} expected"
+        if units is not None and rec.get("units") != units:
+            return f"recorded for {rec.get('units')} units, the layer has {units}"
+        if rows is not None and (not rec.get("shape") or rec["shape"][0] != rows):
+            return f"shape {rec.get('shape')}, {rows} rows expected"
+        if path.suffix == ".npy":
+            arr = np.load(path, mmap_mode="r")
+            if list(arr.shape) != rec.get("shape") or arr.dtype.str != rec.get("dtype"):
+                return f"shape {list(arr.shape)} {arr.dtype}, {rec.get('shape')} {rec.get('dtype')} recorded"
+            del arr
+        if _sample_crc(path, size) != rec.get("crc"):
+            return "checksum differs"
+    except (OSError, ValueError) as exc:
+        return f"unreadable: {type(exc).__name__}"
+    return None

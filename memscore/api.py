@@ -8,18 +8,42 @@ from typing import Any
 
 from . import __version__
 from .benchmark import Benchmark, RunOptions
+from .arguments import validate
+from .errors import OptionError
 from .options import check_kwargs
 from .pluginmanager import get_plugins, registry
 from .registry import Entry
 from .scores import Score
 from .store import ResultStore, run_key
+from .weights import weights_identity
+
+#: the form of the run key; rows stored under an older form (without a data fingerprint) are never
+#: served to a new run and stay visible as history
+KEY_VERSION = 2
 
 
 def _load(kind: str, name: str, kwargs: dict[str, Any], what: str):
+    """Create ``name`` after validating ``kwargs``: against the factory's declared ``arguments`` where it
+    has them (types, ranges, choices; the registration's fixed params cannot be overridden), else against
+    its signature (unknown keys)."""
     entry, args = registry().get(kind, name)
     if entry.available:
-        check_kwargs(entry.resolve(), {**entry.params, **kwargs}, what)
+        factory = entry.resolve()
+        declared = getattr(factory, "arguments", None)
+        if declared:
+            accepts = getattr(factory, "accepts", None)
+            passed = {k: v for k, v in kwargs.items() if k not in _PASSED_THROUGH}
+            kwargs = {**kwargs, **validate(declared, passed, what, fixed=entry.params, extra=accepts)}
+        else:
+            fixed = [k for k in kwargs if k in entry.params and k not in _PASSED_THROUGH]
+            if fixed:
+                raise OptionError(f"{what} {fixed[0]}: fixed to {entry.params[fixed[0]]!r} by this registration "
+                                  f"and cannot be changed")
+            check_kwargs(factory, {**entry.params, **kwargs}, what)
     return entry.create(*args, **kwargs), entry
+
+
+_PASSED_THROUGH = ("weights", "device")  # what the core itself hands a model factory
 
 
 def load_model(name: str, weights: str | None = "default", *, seed: int = 0, **model_args):
@@ -62,19 +86,17 @@ def score(model: str, benchmark: str, *, weights: str | None = "default",
 
     ``option_kwargs`` are :class:`RunOptions` fields (device, batch_size, seed, limit, data_root, ...).
     """
-    options = options or RunOptions(**option_kwargs)
+    options = (options or RunOptions(**option_kwargs)).check()
     model_args = dict(model_args or {})
     entry, _ = registry().get("model", model)  # an unknown name fails before any work
     bench = load_benchmark(benchmark, **(benchmark_args or {}))
-    weights_id = "none" if weights in (None, "none") else str(weights)
-    if weights_id not in ("none", "default"):
-        path = Path(weights_id).expanduser()
-        weights_id = str(path.resolve()) if path.exists() else weights_id
-    elif weights_id == "default" and entry.meta.get("sha256"):
-        # a model backed by a local file (a fine-tuned model): a replaced file is another key
-        weights_id = f"default:sha256={entry.meta['sha256']}"
+    weights_id = weights_identity(weights, entry.meta)
     config = {"benchmark_args": bench.config(), "model_args": model_args, **options.keyed()}
-    key = run_key(model, weights_id, bench.identifier, str(bench.version), config)
+    data = bench.data(options)
+    key = run_key(model, weights_id, bench.identifier, str(bench.version), {
+        "config": config, "data": data.fingerprint if data else None, "key": KEY_VERSION,
+        "model_plugin": [entry.plugin, entry.version],
+        "benchmark_plugin": [getattr(bench, "plugin", ""), getattr(bench, "plugin_version", "")]})
     st = ResultStore() if store is True else (store or None)
     if st is not None and not force:
         stored = st.get(key)
@@ -94,7 +116,7 @@ def score(model: str, benchmark: str, *, weights: str | None = "default",
         "model_plugin_version": m.meta.get("plugin_version", ""),
         "weights": weights_id, "weights_resolved": m.weights,
         "seed": options.seed, "device": str(_device_name(options.device)),
-        "config": config, "options": options.to_dict(),
+        "config": config, "options": options.to_dict(), "data": data.to_dict() if data else None,
         "python": platform.python_version(), "wall_s": round(time.perf_counter() - t0, 3),
     })
     if st is not None:

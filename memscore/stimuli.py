@@ -1,9 +1,8 @@
 """A stimulus set: ordered image files with a content digest that keys caches."""
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -34,19 +33,18 @@ class Stimuli:
         return Stimuli(tuple(self.ids[i] for i in index), tuple(self.paths[i] for i in index))
 
     def digest(self) -> str:
-        """Hash of ids, file sizes and modification times: a changed image changes the key.
+        """Content fingerprint: each id with the SHA-1 of its file's bytes (see :mod:`memscore.fingerprint`).
 
-        (Hashing every byte of 58,741 JPEGs would take longer than some runs; size+mtime is the same
-        contract make/rsync rely on.)
+        A replaced image changes it whatever its size and time stamps; the same images at another path
+        give the same digest. Computed once per object.
         """
-        h = hashlib.sha256()
-        for sid, path in zip(self.ids, self.paths):
-            try:
-                st = os.stat(path)
-                h.update(f"{sid}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-            except FileNotFoundError:
-                h.update(f"{sid}\0missing\n".encode())
-        return h.hexdigest()[:24]
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> str:
+        from .fingerprint import files_digest
+
+        return files_digest(self.ids, self.paths)
 
 
 def reference_set(stimuli: Stimuli, folder: str | Path | None = None, size: int = 1000) -> Stimuli:

@@ -6,6 +6,26 @@ from pathlib import Path
 from .errors import MemscoreError
 
 
+def weights_identity(weights: str | None, entry_meta: dict | None = None) -> str:
+    """The weights as every key names them (run key, commitments, fine-tune identity): ``none``,
+    ``default`` (``default:sha256=…`` for a model backed by a local file), or ``file:sha1=…`` of a local
+    checkpoint's bytes — a file replaced in place is other weights, the same file elsewhere the same."""
+    if weights in (None, "none") or str(weights).startswith("none("):
+        return "none"
+    w = str(weights)
+    if w == "default":
+        sha = (entry_meta or {}).get("sha256")
+        return f"default:sha256={sha}" if sha else "default"
+    if w.startswith(("file:", "default:")):
+        return w
+    path = Path(w).expanduser()
+    if path.is_file():
+        from .fingerprint import file_sha1
+
+        return f"file:sha1={file_sha1(path)}"
+    return w  # a hub id (the model plugin resolves it)
+
+
 def read_state_dict(path: Path) -> dict:
     """The state dict in ``path`` (also under ``state_dict``/``model``/``model_state``), ``module.`` stripped."""
     import torch

@@ -160,7 +160,7 @@ def test_auto_refits_only_when_the_bases_would_not_fit_on_disk(model, images, tm
     units = {li.name: li.units for li in model.layer_info(SIZE)}
     roomy = Extractor(model, cache_dir=tmp_path / "a", **kw)
     assert not roomy._refit(layers, units)
-    full_disk = _shutil._ntuple_diskusage(total=10**12, used=10**12 - 1000, free=1000)
+    full_disk = _shutil._ntuple_diskusage(total=10**12, used=10**12 - 50_000, free=50_000)  # activations fit, bases do not
     monkeypatch.setattr(act.shutil, "disk_usage", lambda path: full_disk)
     cramped = Extractor(model, cache_dir=tmp_path / "b", **kw)
     assert cramped._refit(layers, units)

@@ -39,6 +39,8 @@ import numpy as np
 
 from memscore.benchmark import Benchmark, RunOptions
 from memscore.errors import DataError, MemscoreError, OptionError
+from memscore.fingerprint import DataInfo, digest
+from memscore.stimuli import Stimuli
 from memscore.model import Model
 from memscore.scores import Score
 
@@ -74,16 +76,38 @@ class LamemFinetune(Benchmark):
         if not isinstance(cache, bool):
             raise OptionError(f"--benchmark-args cache={cache!r}: must be true or false")
         self.cache = cache
+        self._data: dict = {}
 
     def config(self) -> dict[str, Any]:
         # speed-only options (num_workers, cache) change no result and are not keyed
         return {"splits": self.splits, **self.recipe.to_dict(), "seed": self.seed}
 
     # -- keys ------------------------------------------------------------------------------------
+    def data(self, options: RunOptions) -> DataInfo:
+        """LaMem's fingerprint for fine-tuning: the train/val/test rows of the chosen splits (after
+        ``--limit``) and the bytes of the images they name."""
+        from .lamem_data import LaMem
+
+        key = (str(options.data_root), options.limit)
+        if key not in self._data:
+            data = LaMem(options.data_root)
+            pieces, counts, names = {}, {}, set()
+            for k in self.splits:
+                for part in ("train", "val", "test"):
+                    n, sc = _limit(data.read_part(part, k), options.limit)
+                    pieces[f"{part}_{k}"] = _digest(n, sc)
+                    counts[f"{part}_{k}"] = len(n)
+                    names.update(n)
+            ordered = sorted(names)
+            pieces["images"] = Stimuli.from_paths([data.image_path(n) for n in ordered], ordered).digest()
+            self._data = {key: DataInfo("lamem", digest(sorted(pieces.items())), counts, str(data.root), pieces)}
+        return self._data[key]
+
     def train_key(self, model: Model, seed: int, options: RunOptions) -> dict[str, Any]:
         from memscore.activations import model_fingerprint
 
         return {"benchmark": self.identifier, "version": str(self.version), "recipe": self.recipe.to_dict(),
+                "data": self.data(options).fingerprint,
                 "seed": seed, "limit": options.limit, "skip_bad_images": bool(options.skip_bad_images),
                 "bf16": bool(options.bf16) and _on_cuda(options.device),
                 "model": model.identifier, "weights": model.weights,
@@ -150,7 +174,9 @@ class LamemFinetune(Benchmark):
                                         "val": _digest(va_names, va_scores)})
                 trainer = Finetuner(model, self.recipe, seed=seed, split=k, device=options.device,
                                     bf16=options.bf16, num_workers=num_workers, progress=options.progress,
-                                    cache=cache, skip_bad_images=options.skip_bad_images, desc=model.identifier)
+                                    cache=cache, skip_bad_images=options.skip_bad_images, desc=model.identifier,
+                                    identity={k: key[k] for k in ("data", "model", "weights", "fingerprint",
+                                                                  "seed", "limit")})
                 fit = trainer.fit([data.image_path(n) for n in tr_names], tr_scores,
                                   [data.image_path(n) for n in va_names], va_scores, split_dir)
                 # the test split is read once, here, after training has ended
@@ -247,16 +273,22 @@ def _digest(names, scores) -> str:
 
 
 def _check_data(split_dir: Path, digests: dict[str, str]) -> None:
+    """A split folder trained on other train/val rows is moved aside (one line), never reused or deleted."""
+    from memscore.notice import move_aside
+
     from .finetune_trainer import atomic_write_text
 
     f = split_dir / "data.json"
-    if f.exists():
-        old = json.loads(f.read_text())
-        if old != digests:
-            changed = [p for p in digests if old.get(p) != digests[p]]
-            raise DataError(f"{split_dir} was trained on different LaMem {'/'.join(changed)} files; move that "
-                            f"folder away to retrain on the current data")
-    else:
+    try:
+        old = json.loads(f.read_text()) if f.exists() else None
+    except (OSError, ValueError):
+        old = {}
+    if old is not None and old != digests:
+        for p in list(split_dir.iterdir()):
+            if p.name in ("checkpoint.pt", "data.json") or p.name.startswith("best-e"):
+                move_aside(p, f"{split_dir.name} of {split_dir.parent.name} was trained on other LaMem data")
+        old = None
+    if old is None:
         atomic_write_text(json.dumps(digests), f)
 
 

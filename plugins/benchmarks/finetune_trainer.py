@@ -363,24 +363,20 @@ class EpochSampler(torch.utils.data.Sampler):
 # checkpoints
 # =============================================================================================
 def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """``torch.save`` through :mod:`memscore.atomic` (temp file, fsync, ``os.replace``)."""
+    from memscore import atomic
+
+    with atomic.atomic_path(Path(path)) as tmp:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def atomic_write_text(text: str, path: Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    from memscore import atomic
+
+    atomic.write_text(Path(path), text)
 
 
 def load_trusted(path: Path, what: str) -> Any:
@@ -439,8 +435,12 @@ class Finetuner:
     def __init__(self, model: Model, recipe: Recipe, *, seed: int = 0, split: int = 1,
                  device: str | torch.device = "cpu", bf16: bool = False, num_workers: int = 0,
                  progress: bool = False, cache: ImageCache | None = None, skip_bad_images: bool = False,
-                 desc: str = ""):
+                 desc: str = "", identity: dict[str, Any] | None = None):
         from memscore.activations import resolve_device
+
+        #: what a checkpoint must belong to for a resume (data fingerprint, model, weights): one that
+        #: belongs to anything else is moved aside and training starts afresh
+        self.identity = dict(identity or {})
 
         self.model, self.recipe = model, recipe.check()
         self.seed, self.split = int(seed), int(split)
@@ -573,8 +573,10 @@ class Finetuner:
         r = self.recipe
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
-        for stale in workdir.glob(".*.tmp"):  # a write a kill interrupted
-            stale.unlink(missing_ok=True)
+        from memscore.atomic import clean_stale
+        from memscore.notice import move_aside
+
+        clean_stale(workdir)  # writes a kill interrupted
         ckpt_path = workdir / "checkpoint.pt"
         optimizer = make_optimizer(self.module, r)
         scheduler = make_scheduler(optimizer, r)
@@ -582,11 +584,18 @@ class Finetuner:
                               "history": [], "done": False, "stopped_early": False, "train_s": 0.0,
                               "skipped": {}}
         resumed = 0
+        ck = None
         if ckpt_path.exists():
-            ck = load_trusted(ckpt_path, "fine-tuning checkpoint")
-            if ck.get("format") != CHECKPOINT_FORMAT or ck.get("recipe") != r.to_dict():
-                raise MemscoreError(f"checkpoint {ckpt_path} was written by another recipe or format; move "
-                                    f"{workdir} away to start this split over")
+            try:
+                ck = load_trusted(ckpt_path, "fine-tuning checkpoint")
+            except MemscoreError:
+                move_aside(ckpt_path, f"checkpoint {ckpt_path} is unreadable")
+            else:
+                if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT or ck.get("recipe") != r.to_dict():
+                    ck = move_aside(ckpt_path, f"checkpoint {ckpt_path} was written by another recipe or format")
+                elif ck.get("identity") != self.identity:
+                    ck = move_aside(ckpt_path, f"checkpoint {ckpt_path} belongs to other data or another model")
+        if ck is not None:
             self.module.load_state_dict(ck["model"])
             optimizer.load_state_dict(ck["optimizer"])
             scheduler.load_state_dict(ck["scheduler"])
@@ -631,7 +640,8 @@ class Finetuner:
                 st["stopped_early"] = st["since_best"] >= r.patience and epoch < r.epochs
                 st["done"] = st["since_best"] >= r.patience or epoch >= r.epochs
                 st["skipped"] = dict(self.skipped)
-                atomic_save({"format": CHECKPOINT_FORMAT, "recipe": r.to_dict(), "model": cpu_state(self.module),
+                atomic_save({"format": CHECKPOINT_FORMAT, "recipe": r.to_dict(), "identity": self.identity,
+                             "model": cpu_state(self.module),
                              "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                              "rng": rng_states(), "state": st}, ckpt_path)
                 for old in workdir.glob("best-e*.pt"):

@@ -14,64 +14,139 @@ from typing import Any, Sequence
 import numpy as np
 
 from memscore.activations import Extractor
+from memscore.arguments import Arg
 from memscore.benchmark import Benchmark, RunOptions
 from memscore.errors import OptionError
+from memscore.fingerprint import DataInfo, digest
 from memscore.model import MIN_UNITS, Model
 from memscore.scores import Score
 from memscore.stimuli import Stimuli, reference_set
 
 
 def parse_splits(splits: Any) -> list[int]:
-    if isinstance(splits, int):
+    """LaMem split numbers: ``3``, ``"1,3"``, ``"1+3"`` → sorted unique numbers in 1..5."""
+    if isinstance(splits, bool):
+        out = []
+    elif isinstance(splits, int):
         out = [splits]
+    elif isinstance(splits, (list, tuple)):
+        out = list(splits)
     else:
         try:
             out = [int(s) for s in str(splits).replace("+", ",").replace(";", ",").split(",") if s.strip()]
         except ValueError:
             out = []
-    if not out or any(k < 1 or k > 5 for k in out):
-        raise OptionError(f"splits={splits!r}: give LaMem split numbers 1..5, e.g. splits=1,3")
+    if not out or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 or k > 5 for k in out):
+        raise ValueError("LaMem split numbers are 1..5")
     return sorted(set(out))
+
+
+def parse_layers(layers: Any) -> list[str] | None:
+    """``"layer1+layer4.1"`` → ["layer1", "layer4.1"] (checked against the model when it runs)."""
+    if layers is None:
+        return None
+    names = [s.strip() for s in str(layers).replace(";", "+").split("+") if s.strip()]
+    if not names:
+        raise ValueError("give layer names joined by +")
+    return names
+
+
+def reference_folder(value: Any) -> str | None:
+    """A folder of reference images for the PCA fit (None: drawn from the stimuli)."""
+    if value in (None, "stimuli"):
+        return None
+    p = Path(str(value)).expanduser()
+    if not p.is_dir():
+        raise ValueError(f"{p} is not a folder")
+    return str(p.resolve())
+
+
+#: the arguments of the layer-by-layer benchmarks that run the activation engine (shared with lamem-it)
+ENGINE_ARGS = (
+    Arg("pca", int, 1000, "PCA components per layer (0: no reduction)", min=0),
+    Arg("reference", reference_folder, None, "folder of images to fit the PCA on (default: drawn from the stimuli)",
+        expect="a folder of images"),
+    Arg("reference_size", int, 1000, "number of reference images", min=2),
+    Arg("min_units", int, MIN_UNITS, "layers with fewer output units are not scored", min=1),
+    Arg("image_size", int, None, "input size (default: the model's own)", min=8, max=4096),
+)
+
+
+def check_layers(model: Model, layers: Sequence[str], image_size: int | None = None) -> None:
+    """Every requested layer is one of the model's modules with an output (one line naming the first
+    that is not, with close matches)."""
+    import difflib
+
+    known = [li.name for li in model.layer_info(image_size)]
+    for name in layers:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise OptionError(f"--benchmark-args layers: {model.identifier} has no layer {name!r}{hint}")
 
 
 class LamemPLS(Benchmark):
     identifier = "lamem-pls"
     version = "1"
+    arguments = (
+        Arg("splits", parse_splits, "1,2,3,4,5", "LaMem splits to average over", expect="split numbers 1..5, e.g. 1,3"),
+        Arg("n_components", int, 25, "PLS components", min=1),
+        *ENGINE_ARGS,
+        Arg("layers", parse_layers, None, "score only these layers (joined by +)", expect="layer names joined by +"),
+    )
 
     def __init__(self, splits: Any = "1,2,3,4,5", n_components: int = 25, pca: int = 1000,
                  reference: str | None = None, reference_size: int = 1000, min_units: int = MIN_UNITS,
-                 layers: str | None = None, image_size: int | None = None):
-        self.splits = parse_splits(splits)
-        if n_components < 1:
-            raise OptionError(f"n_components={n_components}: must be >= 1")
+                 layers: Any = None, image_size: int | None = None):
+        self.splits = splits if isinstance(splits, list) else parse_splits(splits)
         self.n_components = int(n_components)
         self.pca = int(pca or 0)
         self.reference = reference
         self.reference_size = int(reference_size)
         self.min_units = int(min_units)
-        self.layer_names = [s for s in str(layers).replace(";", "+").split("+") if s] if layers else None
+        self.layer_names = layers if isinstance(layers, list) or layers is None else parse_layers(layers)
         self.image_size = image_size
+        self._loaded: dict = {}
 
     def config(self) -> dict[str, Any]:
+        # no paths: the data a run reads (the reference folder included) is keyed by its content (data())
         return {"splits": self.splits, "n_components": self.n_components, "pca": self.pca,
-                "reference": str(Path(self.reference).resolve()) if self.reference else "stimuli",
+                "reference": "folder" if self.reference else "stimuli",
                 "reference_size": self.reference_size, "min_units": self.min_units,
                 "layers": self.layer_names, "image_size": self.image_size}
 
     # -- data ----------------------------------------------------------------------------------
     def load_splits(self, options: RunOptions):
+        """The LaMem data, the (train, test) parts of the chosen splits and the stimuli (loaded once)."""
         from memscore_plugins.benchmarks.lamem_data import LaMem
 
-        data = LaMem(options.data_root)
-        parts = {k: (data.read_part("train", k), data.read_part("test", k)) for k in self.splits}
-        names = sorted({n for tr, te in parts.values() for n in (*tr.names, *te.names)})
-        if options.limit:
-            names = names[: int(options.limit)]
-        stimuli = Stimuli.from_paths([data.image_path(n) for n in names], names)
-        return data, parts, stimuli
+        key = (str(options.data_root), options.limit)
+        if key not in self._loaded:
+            data = LaMem(options.data_root)
+            parts = {k: (data.read_part("train", k), data.read_part("test", k)) for k in self.splits}
+            names = sorted({n for tr, te in parts.values() for n in (*tr.names, *te.names)})
+            if options.limit:
+                names = names[: int(options.limit)]
+            stimuli = Stimuli.from_paths([data.image_path(n) for n in names], names)
+            self._loaded = {key: (data, parts, stimuli)}
+        return self._loaded[key]
 
     def reference_set(self, stimuli: Stimuli) -> Stimuli:
         return reference_set(stimuli, self.reference, self.reference_size)
+
+    def data(self, options: RunOptions) -> DataInfo:
+        """LaMem's fingerprint: the parsed rows of the split files in use, the images' bytes, the PCA
+        reference set's (when it is a folder of its own)."""
+        data, parts, stimuli = self.load_splits(options)
+        rows = {f"{p}_{k}": digest(part.names, np.asarray(part.scores, dtype=np.float64))
+                for k, pair in parts.items() for p, part in zip(("train", "test"), pair)}
+        pieces = {**rows, "images": stimuli.digest()}
+        if self.pca and self.reference:
+            pieces["reference"] = self.reference_set(stimuli).digest()
+        return DataInfo(name="lamem", fingerprint=digest(sorted(pieces.items())), root=str(data.root),
+                        counts={"images": len(stimuli), **{f"{p}_{k}": len(part) for k, pair in parts.items()
+                                                              for p, part in zip(("train", "test"), pair)}},
+                        parts=pieces)
 
     # -- run -----------------------------------------------------------------------------------
     def run(self, model: Model, options: RunOptions) -> Score:
@@ -80,6 +155,7 @@ class LamemPLS(Benchmark):
 
         data, parts, stimuli = self.load_splits(options)
         layers = self.layer_names or model.layers(self.min_units, self.image_size)
+        check_layers(model, layers, self.image_size)
         excluded = model.excluded_layers(self.min_units, self.image_size)
         extractor = Extractor.for_run(
             model, options, n_components=self.pca or None,

@@ -22,11 +22,15 @@ from typing import Any
 import numpy as np
 
 from memscore.activations import Extractor
+from memscore.arguments import Arg
 from memscore.benchmark import Benchmark, RunOptions
 from memscore.errors import DataError, OptionError
+from memscore.fingerprint import DataInfo, digest
 from memscore.model import MIN_UNITS, Model
 from memscore.scores import Score
 from memscore.stimuli import Stimuli, reference_set
+
+from .lamem_pls import ENGINE_ARGS, check_layers, parse_layers
 
 REGIONS = ("V1", "V2", "V4", "IT")
 MODEL_DEGREES = 8  # Brain-Score's default field of view of a model
@@ -48,30 +52,56 @@ class ScreenExtractor(Extractor):
 def _window(value: Any) -> tuple[float, float] | None:
     if value in (None, "", "default"):
         return None
-    try:
-        lo, hi = (float(v) for v in str(value).replace(":", "-").replace("+", "-").split("-"))
-    except ValueError:
-        raise OptionError(f"time_window={value!r}: give <start>-<end> in ms, e.g. time_window=70-170") from None
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        lo, hi = (float(v) for v in value)
+    else:
+        try:
+            lo, hi = (float(v) for v in str(value).replace(":", "-").replace("+", "-").split("-"))
+        except ValueError:
+            raise ValueError("give <start>-<end> in ms") from None
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+        raise ValueError("the end must come after the start")
     return lo, hi
+
+
+def _dataset(value: Any) -> str | None:
+    """A built-in data set name or a BrainIO JSON manifest file."""
+    if value in (None, ""):
+        return None
+    s = str(value)
+    if s.endswith(".json") and not Path(s).expanduser().is_file():
+        raise ValueError(f"no manifest file {s}")
+    return s
 
 
 class NeuralBenchmark(Benchmark):
     version = "1"
+    arguments = (
+        Arg("region", str, None, "brain region (fixed by the registration)", choices=REGIONS),
+        Arg("dataset", _dataset, None, "data set name or BrainIO JSON manifest (default: the region's public one)",
+            expect="a data set name or a manifest .json file"),
+        Arg("source", str, "local", "read BrainIO files (local) or through brainscore_vision",
+            choices=("local", "brainscore")),
+        Arg("n_components", int, 25, "PLS components", min=1),
+        Arg("splits", int, 10, "cross-validation splits (stratified 90/10)", min=2, max=1000),
+        Arg("visual_degrees", float, MODEL_DEGREES, "the model's field of view in degrees", min=0.1, max=180),
+        Arg("time_window", _window, None, "response window in ms, e.g. 70-170 (default: the data set's)",
+            expect="<start>-<end> in ms, e.g. 70-170"),
+        Arg("stratification", str, "default", "stimulus column to stratify splits by (none: plain splits)"),
+        Arg("ceiling", str, "split-half", "ceiling (split-half: Brain-Score; none: raw r)",
+            choices=("split-half", "none")),
+        *ENGINE_ARGS,
+        Arg("layers", parse_layers, None, "score only these layers (joined by +)", expect="layer names joined by +"),
+    )
 
     def __init__(self, region: str, dataset: str | None = None, source: str = "local", pca: int = 1000,
                  reference: str | None = None, reference_size: int = 1000, n_components: int = 25,
-                 splits: int = 10, visual_degrees: float = MODEL_DEGREES, time_window: str | None = None,
+                 splits: int = 10, visual_degrees: float = MODEL_DEGREES, time_window: Any = None,
                  stratification: str | None = "default", ceiling: str = "split-half", min_units: int = MIN_UNITS,
-                 layers: str | None = None, image_size: int | None = None):
+                 layers: Any = None, image_size: int | None = None):
         region = str(region).upper()
         if region not in REGIONS:
             raise OptionError(f"region={region!r}: use one of {', '.join(REGIONS)}")
-        if source not in ("local", "brainscore"):
-            raise OptionError(f"source={source!r}: use source=local (BrainIO files) or source=brainscore")
-        if ceiling not in ("split-half", "none"):
-            raise OptionError(f"ceiling={ceiling!r}: use ceiling=split-half (Brain-Score) or ceiling=none (raw r)")
-        if n_components < 1 or splits < 2:
-            raise OptionError("n_components must be >= 1 and splits >= 2")
         self.region = region
         self.identifier = f"neural-{region.lower()}"
         self.dataset = str(dataset) if dataset else None
@@ -82,19 +112,22 @@ class NeuralBenchmark(Benchmark):
         self.n_components = int(n_components)
         self.n_splits = int(splits)
         self.visual_degrees = float(visual_degrees)
-        self.time_window = _window(time_window)
+        self.time_window = time_window if isinstance(time_window, tuple) or time_window is None \
+            else _window(time_window)
         self.stratification = None if str(stratification).lower() in ("none", "") else stratification
         self.ceiling_mode = ceiling
         self.min_units = int(min_units)
-        self.layer_names = [s for s in str(layers).replace(";", "+").split("+") if s] if layers else None
+        self.layer_names = layers if isinstance(layers, list) or layers is None else parse_layers(layers)
         self.image_size = image_size
+        self._loaded: dict = {}
 
     def config(self) -> dict[str, Any]:
+        # no paths: which recordings a run read is keyed by their content (data())
         ds = self.dataset
-        if ds and Path(ds).expanduser().is_file():
-            ds = str(Path(ds).expanduser().resolve())
+        if ds and ds.endswith(".json"):
+            ds = "manifest"
         return {"region": self.region, "dataset": ds, "source": self.source, "pca": self.pca,
-                "reference": str(Path(self.reference).resolve()) if self.reference else "stimuli",
+                "reference": "folder" if self.reference else "stimuli",
                 "reference_size": self.reference_size, "n_components": self.n_components,
                 "splits": self.n_splits, "visual_degrees": self.visual_degrees,
                 "time_window": list(self.time_window) if self.time_window else None,
@@ -103,8 +136,12 @@ class NeuralBenchmark(Benchmark):
 
     # -- data ----------------------------------------------------------------------------------
     def load_data(self, options: RunOptions):
+        """The region's data (loaded once per data root and limit) and its sites with missing responses."""
         from memscore_plugins.benchmarks.neural_data import load_region
 
+        key = (str(options.data_root), options.limit)
+        if key in self._loaded:
+            return self._loaded[key]
         data = load_region(self.region, data_root=options.data_root, dataset=self.dataset, source=self.source,
                            time_window=self.time_window, stratification=self.stratification)
         if options.limit:
@@ -112,7 +149,25 @@ class NeuralBenchmark(Benchmark):
         bad_sites = ~np.isfinite(data.responses).all(axis=0)
         if bad_sites.all():
             raise DataError(f"{data.source}: every {self.region} site has missing responses")
+        self._loaded = {key: (data, bad_sites)}
         return data, bad_sites
+
+    def data(self, options: RunOptions) -> DataInfo:
+        """The recordings' fingerprint: the responses as read (time window and repetitions applied), the
+        sites, the stimulus images' bytes and their visual degrees, the PCA reference folder's images."""
+        data, bad_sites = self.load_data(options)
+        pieces = {
+            "responses": digest(data.responses, data.trials, data.trial_stimulus, data.trial_repetition,
+                                [str(s) for s in data.site_ids], data.strata,
+                                [list(b) for b in data.time_bins]),
+            "stimuli": data.stimuli.digest(),
+            "visual_degrees": digest(data.spec.visual_degrees),
+        }
+        if self.pca and self.reference:
+            pieces["reference"] = Stimuli.from_folder(self.reference, limit=self.reference_size).digest()
+        return DataInfo(name=data.spec.identifier, fingerprint=digest(sorted(pieces.items())), root=str(data.source),
+                        counts={"stimuli": len(data), "sites": int(len(data.site_ids)),
+                                "presentations": int(len(data.trial_stimulus))}, parts=pieces)
 
     def reference_set(self, stimuli: Stimuli) -> Stimuli:
         return reference_set(stimuli, self.reference, self.reference_size)
@@ -149,6 +204,7 @@ class NeuralBenchmark(Benchmark):
         placed = place_on_screen(data.stimuli, data.spec.visual_degrees, self.visual_degrees, cache,
                                  name=data.spec.identifier, progress=options.progress)
         layers = self.layer_names or model.layers(self.min_units, self.image_size)
+        check_layers(model, layers, self.image_size)
         excluded = model.excluded_layers(self.min_units, self.image_size)
         extractor = ScreenExtractor.for_run(
             model, options, n_components=self.pca or None,
