@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from memscore.arguments import Arg
 from memscore.benchmark import Benchmark, RunOptions
 from memscore.errors import DataError, MemscoreError, OptionError
 from memscore.fingerprint import DataInfo, digest
@@ -45,7 +46,8 @@ from memscore.model import Model
 from memscore.scores import Score
 
 from .finetune_store import OUTPUT, _stem, available_finetuned, export_finetuned
-from .finetune_trainer import Recipe
+from .finetune_trainer import AUGMENTS, Recipe
+from .lamem_pls import parse_splits
 
 # =============================================================================================
 # the benchmark
@@ -54,15 +56,31 @@ class LamemFinetune(Benchmark):
     identifier = "lamem-finetune"
     version = "1"
     description = "the paper's fine-tuning recipe on each LaMem split; Spearman rho on test_k"
+    arguments = (
+        Arg("splits", parse_splits, "1,2,3,4,5", "LaMem splits to train and test on",
+            expect="split numbers 1..5, e.g. 1,3"),
+        Arg("epochs", int, 100, "at most this many epochs", min=1),
+        Arg("patience", int, 10, "stop after this many epochs without a better val rho", min=1),
+        Arg("lr", float, 1e-3, "initial learning rate", min=1e-12),
+        Arg("momentum", float, 0.9, "SGD momentum", min=0),
+        Arg("nesterov", bool, True, "Nesterov momentum"),
+        Arg("step", int, 10, "multiply the lr by gamma every this many epochs", min=1),
+        Arg("gamma", float, 0.1, "lr decay factor", min=0),
+        Arg("batch_size", int, 32, "training batch size", min=1),
+        Arg("weight_decay", float, 0.0, "L2 weight decay", min=0),
+        Arg("augment", str, "resize-crop", "training augmentation", choices=AUGMENTS),
+        Arg("image_size", int, None, "crop size (default: the model's own)", min=8, max=4096),
+        Arg("seed", int, None, "training seed (default: --seed)"),
+        Arg("num_workers", int, None, "DataLoader workers (speed only; not keyed)", min=0),
+        Arg("cache", bool, False, "decode each image once into a uint8 memory map (speed only; not keyed)"),
+    )
 
     def __init__(self, splits: Any = "1,2,3,4,5", epochs: int = 100, patience: int = 10, lr: float = 1e-3,
                  momentum: float = 0.9, nesterov: bool = True, step: int = 10, gamma: float = 0.1,
                  batch_size: int = 32, weight_decay: float = 0.0, augment: str = "resize-crop",
                  image_size: int | None = None, seed: int | None = None, num_workers: int | None = None,
                  cache: bool = False):
-        from .lamem_pls import parse_splits
-
-        self.splits = parse_splits(splits)
+        self.splits = splits if isinstance(splits, list) else parse_splits(splits)
         self.recipe = Recipe(epochs=epochs, patience=patience, lr=lr, momentum=momentum, nesterov=nesterov,
                              step=step, gamma=gamma, batch_size=batch_size, weight_decay=weight_decay,
                              augment=augment, image_size=image_size).check()
@@ -84,22 +102,24 @@ class LamemFinetune(Benchmark):
 
     # -- keys ------------------------------------------------------------------------------------
     def data(self, options: RunOptions) -> DataInfo:
-        """LaMem's fingerprint for fine-tuning: the train/val/test rows of the chosen splits (after
-        ``--limit``) and the bytes of the images they name."""
+        """LaMem's fingerprint for fine-tuning: the train/val rows of the chosen splits (after ``--limit``),
+        the test files' bytes (not parsed: the test split is read once, after training) and the bytes of
+        every image in the images folder."""
+        from memscore.fingerprint import file_sha1
+
         from .lamem_data import LaMem
 
         key = (str(options.data_root), options.limit)
         if key not in self._data:
             data = LaMem(options.data_root)
-            pieces, counts, names = {}, {}, set()
+            pieces, counts = {}, {}
             for k in self.splits:
-                for part in ("train", "val", "test"):
+                for part in ("train", "val"):
                     n, sc = _limit(data.read_part(part, k), options.limit)
                     pieces[f"{part}_{k}"] = _digest(n, sc)
                     counts[f"{part}_{k}"] = len(n)
-                    names.update(n)
-            ordered = sorted(names)
-            pieces["images"] = Stimuli.from_paths([data.image_path(n) for n in ordered], ordered).digest()
+                pieces[f"test_{k}"] = file_sha1(data.split_path("test", k))
+            pieces["images"] = Stimuli.from_folder(data.images_dir).digest()
             self._data = {key: DataInfo("lamem", digest(sorted(pieces.items())), counts, str(data.root), pieces)}
         return self._data[key]
 

@@ -37,7 +37,7 @@ class LamemIT(LamemPLS):
         Arg("neural_data_root", _folder, None, "folder of the neural data set (default: as for neural-it)",
             expect="a folder"),
         *(dataclasses.replace(a, name=f"neural_{a.name}", help=f"neural-it's {a.name}: {a.help}")
-          for a in NeuralBenchmark.arguments if a.name not in ("region", "layers")),
+          for a in NeuralBenchmark.arguments if a.name != "region"),
     )
 
     def __init__(self, splits: Any = "1,2,3,4,5", n_components: int = 25, pca: int = 1000,

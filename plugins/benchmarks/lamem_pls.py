@@ -45,7 +45,10 @@ def parse_layers(layers: Any) -> list[str] | None:
     """``"layer1+layer4.1"`` → ["layer1", "layer4.1"] (checked against the model when it runs)."""
     if layers is None:
         return None
-    names = [s.strip() for s in str(layers).replace(";", "+").split("+") if s.strip()]
+    if isinstance(layers, (list, tuple)):
+        names = [str(s).strip() for s in layers if str(s).strip()]
+    else:
+        names = [s.strip() for s in str(layers).replace(";", "+").split("+") if s.strip()]
     if not names:
         raise ValueError("give layer names joined by +")
     return names
@@ -104,7 +107,7 @@ class LamemPLS(Benchmark):
         self.reference = reference
         self.reference_size = int(reference_size)
         self.min_units = int(min_units)
-        self.layer_names = layers if isinstance(layers, list) or layers is None else parse_layers(layers)
+        self.layer_names = parse_layers(layers)
         self.image_size = image_size
         self._loaded: dict = {}
 

@@ -117,7 +117,7 @@ class NeuralBenchmark(Benchmark):
         self.stratification = None if str(stratification).lower() in ("none", "") else stratification
         self.ceiling_mode = ceiling
         self.min_units = int(min_units)
-        self.layer_names = layers if isinstance(layers, list) or layers is None else parse_layers(layers)
+        self.layer_names = parse_layers(layers)
         self.image_size = image_size
         self._loaded: dict = {}
 
@@ -214,7 +214,15 @@ class NeuralBenchmark(Benchmark):
         keep = np.array([sid not in bad_ids for sid in placed.ids])
         idx = np.flatnonzero(keep)
         strata = None if data.strata is None else data.strata[idx]
-        cv = npred.splits(len(idx), strata, n_splits=self.n_splits)
+        try:
+            cv = npred.splits(len(idx), strata, n_splits=self.n_splits)
+        except ValueError as exc:  # sklearn: too few stimuli per class for stratified 90/10 splits
+            if strata is None:
+                raise
+            raise DataError(f"{data.spec.identifier}: {len(idx)} stimuli in {len(set(strata.tolist()))} "
+                            f"{self.stratification or 'stratification'} classes cannot be split 90/10 with every "
+                            f"class in each test set ({str(exc).splitlines()[0][:80]}); use more stimuli or "
+                            f"--benchmark-args stratification=none") from None
 
         from tqdm.auto import tqdm
 
