@@ -51,7 +51,14 @@ def load_model(name: str, weights: str | None = "default", *, seed: int = 0, **m
     import torch
 
     torch.manual_seed(seed)
-    model, entry = _load("model", name, {"weights": weights, **model_args}, "--model-args")
+    try:
+        model, entry = _load("model", name, {"weights": weights, **model_args}, "--model-args")
+    except (TypeError, ValueError) as exc:
+        if not model_args:
+            raise
+        args = ",".join(f"{k}={v}" for k, v in model_args.items())
+        raise OptionError(f"--model-args {args}: {name} does not accept these values "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
     model.identifier = name
     model.meta["model_args"] = dict(model_args)
     model.meta.setdefault("plugin", entry.plugin)
