@@ -216,7 +216,7 @@ def find_cache(home: Path, model: str, n: int):
     from memscore.store import ResultStore
 
     folder = best[1]
-    from memscore.activations import _fname
+    from memscore.cache import fname as _fname
 
     for s in reversed(ResultStore(home).query(model=model)):
         if not s.benchmark.startswith("neural-") or len(s.meta.get("skipped_images") or []):
@@ -317,7 +317,7 @@ def main() -> None:
 
     feat_paths: dict[str, str] = {}
     if folder is not None:
-        from memscore.activations import _fname
+        from memscore.cache import fname as _fname
 
         for name in chosen:
             feat_paths[name] = str(folder / f"{_fname(name)}.npy")

@@ -19,65 +19,21 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
-from . import atomic, paths
+from . import atomic, memory, paths
+from .cache import check_file, file_record, fname, read_json
+from .capture import Capture, Sink, make_loader
 from .errors import DataError
 from .notice import notice
+from .pca import StoredPCA, fit_pca_from  # noqa: F401 - fit_pca_from: part of the engine's API
 from .model import Model
 from .stimuli import Stimuli
 
 CACHE_VERSION = "2"  # 2: stimuli keyed by content; files checked against their recorded shape/checksum
-
-
-# ---------------------------------------------------------------------------------------------
-# loading
-# ---------------------------------------------------------------------------------------------
-class ImageDataset(torch.utils.data.Dataset):
-    """Decodes and transforms images; a bad image either raises (naming it) or is flagged."""
-
-    def __init__(self, paths_: Sequence[Path], transform: Callable, skip_bad: bool = False):
-        self.paths, self.transform, self.skip_bad = list(paths_), transform, skip_bad
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int):
-        from .images import load_image
-
-        try:
-            return self.transform(load_image(self.paths[i])), i, True
-        except DataError:
-            if not self.skip_bad:
-                raise
-            return None, i, False
-
-
-def _collate(batch):
-    ok = torch.tensor([b[2] for b in batch])
-    idx = torch.tensor([b[1] for b in batch])
-    good = [b[0] for b in batch if b[2]]
-    if good:
-        x = torch.stack(good)
-        if not ok.all():  # keep rows aligned: bad images become zeros and are flagged
-            full = torch.zeros((len(batch), *x.shape[1:]), dtype=x.dtype)
-            full[ok] = x
-            x = full
-    else:
-        x = None
-    return x, idx, ok
-
-
-def make_loader(stimuli: Stimuli, transform: Callable, *, batch_size: int, num_workers: int = 0,
-                device: torch.device | str = "cpu", skip_bad: bool = False):
-    ds = ImageDataset(stimuli.paths, transform, skip_bad)
-    return torch.utils.data.DataLoader(
-        ds, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate,
-        pin_memory=torch.device(device).type == "cuda", persistent_workers=False,
-    )
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -103,160 +59,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 # ---------------------------------------------------------------------------------------------
-# capture
+# engine
 # ---------------------------------------------------------------------------------------------
-class _StopForward(Exception):
-    pass
-
-
-class Capture:
-    """Hooks on ``layers`` that hand each layer's final output of a forward pass to ``sink``.
-
-    A module that runs several times per forward (a ReLU reused inside a ResNet block) is captured at
-    its last call. Once every layer of the group has been seen the forward is cut short.
-    """
-
-    def __init__(self, model: Model, layers: Sequence[str], sink: Callable[[str, torch.Tensor], None],
-                 image_size: int | None = None):
-        info = {li.name: li for li in model.layer_info(image_size)}
-        self.final_call = {name: info[name].calls for name in layers}
-        self.sink = sink
-        self.module = model.module
-        self._handles = []
-        self._calls: dict[str, int] = {}
-        self._done = 0
-
-    def __enter__(self):
-        for name in self.final_call:
-            sub = self.module.get_submodule(name)
-            self._handles.append(sub.register_forward_hook(self._hook(name)))
-        return self
-
-    def __exit__(self, *exc):
-        for h in self._handles:
-            h.remove()
-        return False
-
-    def _hook(self, name: str):
-        def fn(_mod, _inp, out):
-            n = self._calls.get(name, 0) + 1
-            self._calls[name] = n
-            if n == self.final_call[name]:
-                self.sink(name, out.flatten(1))
-                self._done += 1
-                if self._done == len(self.final_call):
-                    raise _StopForward
-        return fn
-
-    def run(self, x: torch.Tensor) -> None:
-        self._calls.clear()
-        self._done = 0
-        try:
-            self.module(x)
-        except _StopForward:
-            pass
-        if self._done != len(self.final_call):
-            missing = [n for n in self.final_call if self._calls.get(n, 0) < self.final_call[n]]
-            raise RuntimeError(f"layers did not run in this forward pass: {missing[:5]}")
-
-
-# ---------------------------------------------------------------------------------------------
-# PCA
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class LayerPCA:
-    """Mean and orthonormal basis (units x k) of one layer; ``project`` is ``(x - mean) @ basis``."""
-
-    mean: torch.Tensor
-    basis: torch.Tensor
-    explained_variance: torch.Tensor
-    _offset: torch.Tensor | None = field(default=None, repr=False)
-
-    def to(self, device) -> "LayerPCA":
-        return LayerPCA(self.mean.to(device), self.basis.to(device), self.explained_variance)
-
-    def project(self, x: torch.Tensor) -> torch.Tensor:
-        # x @ B - mean @ B: no centred copy of the (batch x units) activations
-        if self._offset is None:
-            self._offset = self.mean @ self.basis
-        return torch.addmm(self._offset, x.float(), self.basis, beta=-1)
-
-    @property
-    def k(self) -> int:
-        return self.basis.shape[1]
-
-
-class StoredPCA:
-    """A fitted basis on disk: only the layer groups in flight are held in memory."""
-
-    def __init__(self, path: Path, units: int, k: int | None = None):
-        self.path, self.units, self._k = Path(path), units, k
-
-    @property
-    def k(self) -> int:
-        if self._k is None:  # memory-mapped: reads the header, not the basis
-            d = torch.load(self.path, map_location="cpu", weights_only=True, mmap=True)
-            self._k = int(d["basis"].shape[1])
-        return self._k
-
-    @property
-    def nbytes(self) -> int:
-        return self.units * self.k * 4
-
-    def load(self, mmap: bool = False) -> LayerPCA:
-        """The basis in memory, or with ``mmap`` backed by the file's pages (the OS page cache holds
-        them, nothing is copied, and what memory runs short of is read again from disk)."""
-        d = torch.load(self.path, map_location="cpu", weights_only=True, mmap=mmap)
-        self._k = int(d["basis"].shape[1])
-        return LayerPCA(d["mean"], d["basis"], d["explained_variance"])
-
-    def prefetch(self) -> None:
-        """Ask the OS to start reading the file into its page cache (returns at once)."""
-        if hasattr(os, "posix_fadvise"):
-            fd = os.open(self.path, os.O_RDONLY)
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-            finally:
-                os.close(fd)
-
-
-def fit_pca_from(acts: torch.Tensor, k: int) -> LayerPCA:
-    """Exact PCA of ``acts`` (n x units), equal to sklearn's ``PCA(k).fit`` up to component signs.
-
-    Works on the n x n Gram matrix in float64, so units may be in the millions. Keeps at most
-    ``n - 1`` components: a centred set of n points spans n - 1 directions; any further sklearn
-    component is an arbitrary null direction and carries noise, not signal.
-    """
-    n, units = acts.shape
-    mean64 = acts.sum(0, dtype=torch.float64) / n
-    mean = mean64.float()
-    acts -= mean  # in place: the reference buffer is ours
-    gram = torch.zeros(n, n, dtype=torch.float64, device=acts.device)
-    step = max(1, (1 << 24) // max(n, 1))
-    for j in range(0, units, step):
-        blk = acts[:, j:j + step].double()
-        if blk.device.type == "cpu":  # numpy runs b @ b.T as a syrk: half the flops of torch's gemm
-            b = blk.numpy()
-            gram += torch.from_numpy(b @ b.T)
-        else:
-            gram.addmm_(blk, blk.T)
-    evals, evecs = torch.linalg.eigh(gram)
-    evals, evecs = evals.flip(0), evecs.flip(1)
-    tol = evals[0].clamp_min(0) * max(n, units) * torch.finfo(torch.float64).eps
-    keep = int(min(k, units, n - 1, int((evals > tol).sum())))
-    evals, evecs = evals[:keep], evecs[:, :keep]
-    scale = evals.sqrt().reciprocal()
-    basis = torch.empty(units, keep, dtype=torch.float32, device=acts.device)
-    for j in range(0, units, step):
-        blk = acts[:, j:j + step].double()
-        basis[j:j + step] = ((blk.T @ evecs) * scale).float()
-    # deterministic signs (sklearn's svd_flip on components): largest |entry| positive, found from the
-    # column maxima and minima (two vectorised reductions, no |basis| copy and no strided argmax)
-    signs = torch.where(basis.amax(0) >= -basis.amin(0), 1.0, -1.0).to(basis.dtype)
-    basis *= signs
-    return LayerPCA(mean, basis, (evals / max(n - 1, 1)).float().cpu())
-
-
 # ---------------------------------------------------------------------------------------------
 # engine
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +100,7 @@ class Extractor:
         self.bf16 = bf16
         self.image_size = image_size
         self.cache = Path(cache_dir) if cache_dir else paths.cache_dir()
-        self.memory = int((memory_gb or _default_memory_gb(self.device)) * 2**30)
+        self.memory = int((memory_gb or memory.default_memory_gb(self.device)) * 2**30)
         self._memory_set = bool(memory_gb or os.environ.get("MEMSCORE_MEMORY_GB"))
         self.progress = progress
         self.skip_bad = skip_bad_images
@@ -352,13 +156,13 @@ class Extractor:
         folder = self.cache / "pca" / self._key(**self._reducer_key())
         folder.mkdir(parents=True, exist_ok=True)
         atomic.clean_stale(folder)
-        record = _read_json(folder / "bases.json", "PCA bases record")
+        record = read_json(folder / "bases.json", "PCA bases record")
         files = record.get("files", {}) if isinstance(record.get("files"), dict) else {}
         out: dict[str, StoredPCA] = {}
         todo = []
         for name in need:
-            f = folder / f"{_fname(name)}.pt"
-            why = _check_file(f, files.get(name), units=units[name]) if f.exists() else None
+            f = folder / f"{fname(name)}.pt"
+            why = check_file(f, files.get(name), units=units[name]) if f.exists() else None
             if f.exists() and why is None:
                 out[name] = StoredPCA(f, units[name], files[name]["k"])
             else:
@@ -368,19 +172,19 @@ class Extractor:
         if not todo:
             return out
         t0 = time.perf_counter()
-        groups = _groups(todo, lambda n: self._fit_cost(units[n]), self.memory)
+        groups = memory.groups(todo, lambda n: self._fit_cost(units[n]), self.memory)
         for fitted in self._fit_groups(groups, units):
             atomic.ensure_space(folder, sum(units[n] * (p.k + 1) * 4 for n, p in fitted.items()))
             for name, pca in fitted.items():
-                f = folder / f"{_fname(name)}.pt"
+                f = folder / f"{fname(name)}.pt"
                 with atomic.atomic_path(f) as tmp:
                     torch.save({"mean": pca.mean.cpu(), "basis": pca.basis.cpu(),
                                 "explained_variance": pca.explained_variance}, tmp)
                 out[name] = StoredPCA(f, units[name], pca.k)
-                files[name] = {**_file_record(f), "units": units[name], "k": pca.k}
+                files[name] = {**file_record(f), "units": units[name], "k": pca.k}
             fitted = pca = None  # free the group's bases before the next group's fit
             # re-read: a concurrent run may have recorded other layers meanwhile
-            current = _read_json(folder / "bases.json", None).get("files", {})
+            current = read_json(folder / "bases.json", None).get("files", {})
             files = {**(current if isinstance(current, dict) else {}), **files}
             atomic.write_text(folder / "bases.json", json.dumps({"files": files}))
         self.timings["pca_fit_s"] += time.perf_counter() - t0
@@ -404,12 +208,10 @@ class Extractor:
                 yield {}
                 continue
             bufs = {n: torch.empty(n_ref, units[n], dtype=torch.float32, device=self.device) for n in group}
-            rows = {"lo": 0}
+            def sink(name, out, offset, bufs=bufs):
+                bufs[name][offset:offset + out.shape[0]] = out.float()
 
-            def sink(name, out, bufs=bufs, rows=rows):
-                bufs[name][rows["lo"]:rows["lo"] + out.shape[0]] = out.float()
-
-            bad = self._run(self.reference, group, sink, rows, desc=f"PCA fit {gi + 1}/{len(groups)}")
+            bad = self._run(self.reference, group, sink, desc=f"PCA fit {gi + 1}/{len(groups)}")
             if bad and not self.skip_bad:
                 raise DataError(f"cannot decode reference image {self.reference.paths[bad[0]]}; replace it, choose "
                                 f"another reference set, or rerun with --skip-bad-images to drop it")
@@ -440,7 +242,7 @@ class Extractor:
         # bases are memory-mapped; on CPU they are used in place (the OS page cache holds them,
         # not this process), on a GPU copied to the device
         mmap = self.device.type == "cpu"
-        groups = _groups(todo, lambda n: pcas[n].nbytes if n in pcas else 0, self._bases_budget(mmap))
+        groups = memory.groups(todo, lambda n: pcas[n].nbytes if n in pcas else 0, self._bases_budget(mmap))
         for group in groups:
             for n in group:
                 if mmap and n in pcas:
@@ -451,7 +253,7 @@ class Extractor:
         """Layer groups whose bases are fitted for this pass only, never written: (group, count, bases).
         Costs one reference pass and fit per group each time; needs no disk for the bases."""
         need = set(self._reduced(todo, units))
-        groups = _groups(todo, lambda n: self._fit_cost(units[n]) if n in need else 0, self.memory)
+        groups = memory.groups(todo, lambda n: self._fit_cost(units[n]) if n in need else 0, self.memory)
         fits = self._fit_groups([[n for n in group if n in need] for group in groups], units)
         for group in groups:
             t0 = time.perf_counter()
@@ -466,10 +268,10 @@ class Extractor:
         pass (one forward) instead of several, each re-reading its bases from disk."""
         if not mmap or self._memory_set:
             return self.memory
-        return max(self.memory, int(0.75 * _available_memory()))
+        return max(self.memory, int(0.75 * memory.available_memory()))
 
     # -- forward passes ----------------------------------------------------------------------
-    def _run(self, stimuli: Stimuli, layers: Sequence[str], sink, rows: dict, desc: str) -> list[int]:
+    def _run(self, stimuli: Stimuli, layers: Sequence[str], sink: Sink, desc: str) -> list[int]:
         """One pass over ``stimuli`` feeding ``layers`` to ``sink``; returns indices of bad images."""
         from tqdm.auto import tqdm
 
@@ -482,11 +284,10 @@ class Extractor:
             bar = tqdm(loader, desc=f"{self.model.identifier}: {desc}", unit="batch",
                        disable=not self.progress, leave=False)
             for x, idx, ok in bar:
-                rows["lo"] = int(idx[0])
                 bad.extend(int(i) for i in idx[~ok])
                 if x is None:
                     continue
-                cap.run(x.to(self.device, non_blocking=True))
+                cap.run(x.to(self.device, non_blocking=True), offset=int(idx[0]))
         return bad
 
     def extract(self, stimuli: Stimuli, layers: Sequence[str] | None = None) -> Activations:
@@ -501,7 +302,7 @@ class Extractor:
         folder.mkdir(parents=True, exist_ok=True)
         atomic.clean_stale(folder)
         meta_path = folder / "meta.json"
-        meta = _read_json(meta_path, "activation cache record")
+        meta = read_json(meta_path, "activation cache record")
         bad = meta.get("bad")
         if not (isinstance(bad, list) and all(isinstance(i, int) and 0 <= i < len(stimuli) for i in bad)) \
                 or meta.get("stimuli") != len(stimuli):
@@ -511,11 +312,11 @@ class Extractor:
         arrays: dict[str, np.ndarray] = {}
         todo = []
         for name in layers:
-            f = folder / f"{_fname(name)}.npy"
+            f = folder / f"{fname(name)}.npy"
             if not f.exists() or bad is None:
                 todo.append(name)
                 continue
-            why = _check_file(f, files.get(name), rows=len(stimuli))
+            why = check_file(f, files.get(name), rows=len(stimuli))
             if why is None:
                 try:
                     arrays[name] = np.load(f, mmap_mode="r")
@@ -538,31 +339,29 @@ class Extractor:
                 dims = {n: dev_pca[n].k if n in dev_pca else units[n] for n in group}
                 outs = self._open_outputs(folder, group, dims, len(stimuli))
                 try:
-                    rows = {"lo": 0}
-
-                    def sink(name, out, outs=outs, dev_pca=dev_pca, rows=rows):
+                    def sink(name, out, offset, outs=outs, dev_pca=dev_pca):
                         red = dev_pca[name].project(out) if name in dev_pca else out.float()
-                        outs[name][rows["lo"]:rows["lo"] + red.shape[0]] = red.float().cpu().numpy()
+                        outs[name][offset:offset + red.shape[0]] = red.float().cpu().numpy()
 
-                    bad_idx.update(self._run(stimuli, group, sink, rows, desc=f"layers {gi + 1}/{n_groups}"))
+                    bad_idx.update(self._run(stimuli, group, sink, desc=f"layers {gi + 1}/{n_groups}"))
                     for n, arr in outs.items():
                         if bad_idx:
                             arr[sorted(bad_idx)] = 0.0
                         arr.flush()
                         del arr
-                        f = folder / f"{_fname(n)}.npy"
+                        f = folder / f"{fname(n)}.npy"
                         os.replace(atomic.tmp_path(f), f)
-                        files[n] = _file_record(f)
+                        files[n] = file_record(f)
                         arrays[n] = np.load(f, mmap_mode="r")
                 except BaseException as exc:
                     outs.clear()
                     for n in group:
-                        atomic.tmp_path(folder / f"{_fname(n)}.npy").unlink(missing_ok=True)
+                        atomic.tmp_path(folder / f"{fname(n)}.npy").unlink(missing_ok=True)
                     if atomic.no_space(exc):
                         raise atomic.disk_full(folder) from None
                     raise
                 del dev_pca
-            current = _read_json(meta_path, None)  # a concurrent run may have recorded other layers
+            current = read_json(meta_path, None)  # a concurrent run may have recorded other layers
             if current.get("bad") == sorted(bad_idx) and isinstance(current.get("files"), dict):
                 files = {**current["files"], **files}
             meta = {"bad": sorted(bad_idx), "stimuli": len(stimuli), "model": self.model.identifier, "files": files}
@@ -580,7 +379,7 @@ class Extractor:
         outs: dict[str, np.ndarray] = {}
         try:
             for name in group:
-                tmp = atomic.tmp_path(folder / f"{_fname(name)}.npy")
+                tmp = atomic.tmp_path(folder / f"{fname(name)}.npy")
                 outs[name] = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, dims[name]))
                 fd = os.open(tmp, os.O_RDWR)
                 try:
@@ -590,7 +389,7 @@ class Extractor:
         except BaseException as exc:
             outs.clear()
             for name in group:
-                atomic.tmp_path(folder / f"{_fname(name)}.npy").unlink(missing_ok=True)
+                atomic.tmp_path(folder / f"{fname(name)}.npy").unlink(missing_ok=True)
             if atomic.no_space(exc):
                 raise atomic.disk_full(folder, sum(n * d * 4 for d in dims.values())) from None
             raise
@@ -614,145 +413,3 @@ def model_fingerprint(model: Model) -> str:
         fp = model.meta["_fingerprint"] = h.hexdigest()[:16]
     return fp
 
-
-def _groups(names: Iterable[str], cost: Callable[[str], int], budget: int) -> list[list[str]]:
-    """Consecutive groups of layers whose summed cost stays within budget (one layer at least)."""
-    groups: list[list[str]] = [[]]
-    used = 0
-    for n in names:
-        c = cost(n)
-        if groups[-1] and used + c > budget:
-            groups.append([])
-            used = 0
-        groups[-1].append(n)
-        used += c
-    return [g for g in groups if g]
-
-
-def _default_memory_gb(device: torch.device) -> float:
-    env = os.environ.get("MEMSCORE_MEMORY_GB")
-    if env:
-        return float(env)
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return 0.6 * free / 2**30
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        total = 8 * 2**30
-    limit = _cgroup_memory_limit()
-    return 0.45 * min(total, limit or total) / 2**30
-
-
-def _available_memory() -> int:
-    """MemAvailable (free memory plus reclaimable page cache) in bytes, at most the cgroup's limit;
-    0 where unknown."""
-    avail = 0
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    avail = int(line.split()[1]) * 1024
-                    break
-    except OSError:
-        pass
-    limit = _cgroup_memory_limit()
-    return min(avail, limit) if avail and limit else avail
-
-
-def _cgroup_memory_limit(proc_cgroup: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup") -> int | None:
-    """The memory limit of this process's cgroup or of any cgroup above it (a SLURM job, a container),
-    in bytes; None where there is none. /proc/meminfo shows the whole machine, not the job's share."""
-    try:
-        lines = Path(proc_cgroup).read_text().splitlines()
-    except OSError:
-        return None
-    limits = []
-    for line in lines:
-        hid, controllers, path = (line.split(":", 2) + ["", ""])[:3]
-        if hid == "0" and controllers == "":  # cgroup v2: <root>/<path>/memory.max
-            base, fname = Path(root), "memory.max"
-        elif "memory" in controllers.split(","):  # cgroup v1: <root>/memory/<path>/memory.limit_in_bytes
-            base, fname = Path(root) / "memory", "memory.limit_in_bytes"
-        else:
-            continue
-        parts = [p for p in path.split("/") if p]
-        for depth in range(len(parts), -1, -1):  # the cgroup and each one above it
-            try:
-                value = (base.joinpath(*parts[:depth]) / fname).read_text().strip()
-            except OSError:
-                continue
-            if value.isdigit() and int(value) < 2**60:  # "max" / ~2^63: no limit
-                limits.append(int(value))
-    return min(limits) if limits else None
-
-
-def _fname(layer: str) -> str:
-    return layer.replace("/", "_") or "_root"
-
-
-def _read_json(path: Path, what: str | None) -> dict:
-    """A small JSON record, or {} when it is missing or damaged (said in one notice when ``what``)."""
-    try:
-        d = json.loads(path.read_text())
-        if isinstance(d, dict):
-            return d
-        raise ValueError("not an object")
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        if what:
-            notice(f"{what} {path} is damaged ({type(exc).__name__}); recomputing what it described")
-        return {}
-
-
-_SAMPLES, _CHUNK = 16, 1 << 16
-
-
-def _sample_crc(path: Path, size: int) -> int:
-    """CRC-32 of 16 spread 64 KiB chunks and the tail: a cheap checksum that catches truncation,
-    garbage and swapped files without reading gigabytes."""
-    import zlib
-
-    crc = 0
-    with open(path, "rb") as f:
-        offsets = sorted({int(i * max(size - _CHUNK, 0) / max(_SAMPLES - 1, 1)) for i in range(_SAMPLES)})
-        for off in offsets:
-            f.seek(off)
-            crc = zlib.crc32(f.read(_CHUNK), crc)
-    return crc
-
-
-def _file_record(path: Path) -> dict:
-    """What a cache file is when written: size, sampled checksum, and for arrays shape and dtype."""
-    size = path.stat().st_size
-    rec = {"size": size, "crc": _sample_crc(path, size)}
-    if path.suffix == ".npy":
-        arr = np.load(path, mmap_mode="r")
-        rec.update(shape=list(arr.shape), dtype=arr.dtype.str)
-        del arr
-    return rec
-
-
-def _check_file(path: Path, rec: dict | None, *, rows: int | None = None, units: int | None = None) -> str | None:
-    """Why the cache file does not match its record (None: it does)."""
-    if not isinstance(rec, dict):
-        return "not recorded"
-    try:
-        size = path.stat().st_size
-        if size != rec.get("size"):
-            return f"{size} bytes, {rec.get('size')} expected"
-        if units is not None and rec.get("units") != units:
-            return f"recorded for {rec.get('units')} units, the layer has {units}"
-        if rows is not None and (not rec.get("shape") or rec["shape"][0] != rows):
-            return f"shape {rec.get('shape')}, {rows} rows expected"
-        if path.suffix == ".npy":
-            arr = np.load(path, mmap_mode="r")
-            if list(arr.shape) != rec.get("shape") or arr.dtype.str != rec.get("dtype"):
-                return f"shape {list(arr.shape)} {arr.dtype}, {rec.get('shape')} {rec.get('dtype')} recorded"
-            del arr
-        if _sample_crc(path, size) != rec.get("crc"):
-            return "checksum differs"
-    except (OSError, ValueError) as exc:
-        return f"unreadable: {type(exc).__name__}"
-    return None

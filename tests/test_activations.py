@@ -110,9 +110,9 @@ def test_small_memory_budget_uses_groups_and_gives_same_result(model, images, tm
 
 
 def test_memory_mapped_bases_get_the_page_cache_budget_unless_one_is_set(model, monkeypatch, tmp_path):
-    import memscore.activations as act
+    import memscore.memory as mem
 
-    monkeypatch.setattr(act, "_available_memory", lambda: 100 * 2**30)
+    monkeypatch.setattr(mem, "available_memory", lambda: 100 * 2**30)
     monkeypatch.delenv("MEMSCORE_MEMORY_GB", raising=False)
     ex = Extractor(model, n_components=None, device="cpu", cache_dir=tmp_path, progress=False)
     assert ex._bases_budget(mmap=True) == 75 * 2**30  # bases live in the page cache: most of what is free
@@ -188,7 +188,7 @@ def test_bf16_runs_key_their_own_cache_and_stay_close(model, images, tmp_path):
 
 def test_cgroup_memory_limit_of_a_job_or_container(tmp_path, monkeypatch):
     """A SLURM job or container limit caps the budgets: /proc/meminfo shows the whole machine."""
-    import memscore.activations as act
+    import memscore.memory as mem
 
     v2 = tmp_path / "v2"
     (v2 / "slurm" / "job_7" / "step_0").mkdir(parents=True)
@@ -197,7 +197,7 @@ def test_cgroup_memory_limit_of_a_job_or_container(tmp_path, monkeypatch):
     (v2 / "slurm" / "job_7" / "step_0" / "memory.max").write_text("max\n")
     proc = tmp_path / "cgroup_v2"
     proc.write_text("0::/slurm/job_7/step_0\n")
-    assert act._cgroup_memory_limit(str(proc), str(v2)) == 32 * 2**30
+    assert mem.cgroup_memory_limit(str(proc), str(v2)) == 32 * 2**30
 
     v1 = tmp_path / "v1"
     (v1 / "memory" / "docker" / "abc").mkdir(parents=True)
@@ -205,16 +205,16 @@ def test_cgroup_memory_limit_of_a_job_or_container(tmp_path, monkeypatch):
     (v1 / "memory" / "docker" / "abc" / "memory.limit_in_bytes").write_text(str(8 * 2**30))
     proc1 = tmp_path / "cgroup_v1"
     proc1.write_text("5:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/\n")
-    assert act._cgroup_memory_limit(str(proc1), str(v1)) == 8 * 2**30
+    assert mem.cgroup_memory_limit(str(proc1), str(v1)) == 8 * 2**30
 
     (v1 / "memory" / "docker" / "abc" / "memory.limit_in_bytes").write_text("9223372036854771712")
-    assert act._cgroup_memory_limit(str(proc1), str(v1)) is None  # no limit anywhere
-    assert act._cgroup_memory_limit(str(tmp_path / "missing"), str(v1)) is None
+    assert mem.cgroup_memory_limit(str(proc1), str(v1)) is None  # no limit anywhere
+    assert mem.cgroup_memory_limit(str(tmp_path / "missing"), str(v1)) is None
 
     monkeypatch.delenv("MEMSCORE_MEMORY_GB", raising=False)
-    monkeypatch.setattr(act, "_cgroup_memory_limit", lambda: 4 * 2**30)
-    assert act._default_memory_gb(torch.device("cpu")) == pytest.approx(0.45 * 4)
-    assert 0 < act._available_memory() <= 4 * 2**30
+    monkeypatch.setattr(mem, "cgroup_memory_limit", lambda: 4 * 2**30)
+    assert mem.default_memory_gb(torch.device("cpu")) == pytest.approx(0.45 * 4)
+    assert 0 < mem.available_memory() <= 4 * 2**30
 
 
 def test_stored_basis_memory_mapped_equals_loaded(tmp_path):

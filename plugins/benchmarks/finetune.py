@@ -39,7 +39,7 @@ import numpy as np
 
 from memscore.arguments import Arg
 from memscore.benchmark import Benchmark, RunOptions
-from memscore.errors import DataError, MemscoreError, OptionError
+from memscore.errors import MemscoreError, OptionError
 from memscore.fingerprint import DataInfo, digest
 from memscore.stimuli import Stimuli
 from memscore.model import Model
