@@ -129,7 +129,7 @@ def _digests(files: Sequence[Path]) -> list[str]:
         path = Path(path)
         try:
             st = os.stat(path)
-        except FileNotFoundError:
+        except OSError:  # missing, a symlink loop, no permission: the run itself names it
             out.append("missing")
             continue
         if not os.path.isfile(path):
@@ -142,7 +142,11 @@ def _digests(files: Sequence[Path]) -> list[str]:
         stamp = _stamp(st)
         sha = memo.get(real.name, stamp)
         if sha is None:
-            sha = _sha1(path)
+            try:
+                sha = _sha1(path)
+            except OSError:
+                out.append("unreadable")
+                continue
             memo.put(real.name, stamp, sha)
         out.append(sha)
     for memo in memos.values():

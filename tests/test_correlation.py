@@ -74,7 +74,16 @@ def test_bad_input_raises():
 def test_correlation_metrics_load_through_the_registry():
     import memscore
 
-    rho = memscore.load_metric("spearman")([1, 2, 3, 4], [1, 3, 2, 4])
-    assert rho == pytest.approx(stats.spearmanr([1, 2, 3, 4], [1, 3, 2, 4]).statistic)
-    assert memscore.load_metric("pearson")([1.0, 2.0, 3.0], [2.0, 4.0, 6.5]) == pytest.approx(
-        stats.pearsonr([1.0, 2.0, 3.0], [2.0, 4.0, 6.5]).statistic)
+    from memscore.metrics import Fold
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 5, 40).astype(float), rng.standard_normal(40)  # ties in a
+    plan = [Fold.all(40), Fold(np.arange(20), np.arange(20, 40))]
+    res = memscore.load_metric("spearman")(a, b, plan)
+    assert res[0].value == pytest.approx(stats.spearmanr(a, b).statistic)
+    assert res[1].value == pytest.approx(stats.spearmanr(a[20:], b[20:]).statistic)
+    A, B = rng.standard_normal((30, 4)), rng.standard_normal((30, 4))
+    [cols] = memscore.load_metric("pearson")(A, B, [Fold.all(30)])
+    ref = [stats.pearsonr(A[:, j], B[:, j]).statistic for j in range(4)]
+    np.testing.assert_allclose(cols.per_target, ref, rtol=1e-12)
+    assert cols.value == pytest.approx(np.median(ref))

@@ -98,9 +98,10 @@ def test_planted_signal_is_recovered():
     X = rng.standard_normal((1200, 60))
     beta = rng.standard_normal(60)
     y = X @ beta + 0.05 * rng.standard_normal(1200)
-    folds = [Fold(np.arange(1000), y[:1000], np.arange(1000, 1200))]
-    [pred] = PLSMetric(n_components=25)(X, folds)
-    assert np.corrcoef(pred, y[1000:])[0, 1] > 0.99
+    from memscore.metrics import Fold as PlanFold
+
+    [res] = PLSMetric(n_components=25)(X, y, [PlanFold(np.arange(1000), np.arange(1000, 1200))])
+    assert np.corrcoef(res.prediction, y[1000:])[0, 1] > 0.99
 
 
 def test_float32_and_torch_inputs():
@@ -184,11 +185,18 @@ def test_bad_input_raises_clear_errors():
 def test_registered_metric():
     import memscore
 
-    metric = memscore.load_metric("pls")
+    from memscore.metrics import Fold as PlanFold
+
+    metric = memscore.load_metric("pls", n_components=5)
     assert isinstance(metric, PLSMetric)
-    X, y, _ = data(100, 30, 1)
-    folds = [Fold(np.arange(80), y[:80], np.arange(80, 100))]
-    np.testing.assert_allclose(metric(X, folds)[0], metric.fit_predict(X, folds)[0])
+    X, y, X_test = data(100, 30, 1)
+    XX = np.vstack([X, X_test])
+    yy = np.concatenate([y, np.zeros(len(X_test))])
+    plan = [PlanFold(np.arange(len(X)), np.arange(len(X), len(XX))), PlanFold(np.arange(50), np.arange(50, 100))]
+    res = metric(XX, yy, plan)
+    assert rel_diff(res[0].prediction, sk_predict(X, y, X_test, 5)) < RTOL  # sklearn is the reference
+    assert rel_diff(res[1].prediction, sk_predict(X[:50], y[:50], X[50:], 5)) < RTOL
+    assert all(np.isnan(r.value) for r in res)  # a regression predicts; a correlation scores
 
 
 def test_auto_picks_a_form_that_fits(monkeypatch):

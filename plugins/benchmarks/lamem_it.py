@@ -42,10 +42,12 @@ class LamemIT(LamemPLS):
 
     def __init__(self, splits: Any = "1,2,3,4,5", n_components: int = 25, pca: int = 1000,
                  reference: str | None = None, reference_size: int = 1000, min_units: int = MIN_UNITS,
-                 image_size: int | None = None, neural_data_root: str | None = None, **neural: Any):
+                 image_size: int | None = None, neural_data_root: str | None = None, regression: str = "pls",
+                 correlation: str = "spearman", **neural: Any):
         """``neural_<key>=value`` passes ``<key>=value`` to `neural-it` (e.g. ``neural_dataset=PATH.json``)."""
         super().__init__(splits=splits, n_components=n_components, pca=pca, reference=reference,
-                         reference_size=reference_size, min_units=min_units, layers=None, image_size=image_size)
+                         reference_size=reference_size, min_units=min_units, layers=None, image_size=image_size,
+                         regression=regression, correlation=correlation)
         self.neural_data_root = neural_data_root
         self._neural = {k[len("neural_"):]: v for k, v in neural.items()}
         self._neural_bench: NeuralBenchmark | None = None

@@ -96,11 +96,15 @@ class LamemPLS(Benchmark):
         Arg("n_components", int, 25, "PLS components", min=1),
         *ENGINE_ARGS,
         Arg("layers", parse_layers, None, "score only these layers (joined by +)", expect="layer names joined by +"),
+        Arg("regression", str, "pls", "regression metric, by name (any registered regression metric)"),
+        Arg("correlation", str, "spearman", "correlation metric, by name"),
     )
 
     def __init__(self, splits: Any = "1,2,3,4,5", n_components: int = 25, pca: int = 1000,
                  reference: str | None = None, reference_size: int = 1000, min_units: int = MIN_UNITS,
-                 layers: Any = None, image_size: int | None = None):
+                 layers: Any = None, image_size: int | None = None, regression: str = "pls",
+                 correlation: str = "spearman"):
+        self.regression, self.correlation = regression, correlation
         self.splits = splits if isinstance(splits, list) else parse_splits(splits)
         self.n_components = int(n_components)
         self.pca = int(pca or 0)
@@ -116,7 +120,9 @@ class LamemPLS(Benchmark):
         return {"splits": self.splits, "n_components": self.n_components, "pca": self.pca,
                 "reference": "folder" if self.reference else "stimuli",
                 "reference_size": self.reference_size, "min_units": self.min_units,
-                "layers": self.layer_names, "image_size": self.image_size}
+                "layers": self.layer_names, "image_size": self.image_size,
+                **({"regression": self.regression} if self.regression != "pls" else {}),
+                **({"correlation": self.correlation} if self.correlation != "spearman" else {})}
 
     # -- data ----------------------------------------------------------------------------------
     def load_splits(self, options: RunOptions):
@@ -153,8 +159,7 @@ class LamemPLS(Benchmark):
 
     # -- run -----------------------------------------------------------------------------------
     def run(self, model: Model, options: RunOptions) -> Score:
-        from memscore_plugins.metrics.correlation import spearman
-        from memscore_plugins.metrics.pls import Fold, fit_predict
+        from memscore.metrics import Fold, load_metric_for
 
         data, parts, stimuli = self.load_splits(options)
         layers = self.layer_names or model.layers(self.min_units, self.image_size)
@@ -171,16 +176,20 @@ class LamemPLS(Benchmark):
             keep = [(row[n], s) for n, s in zip(part.names, part.scores) if n in row]
             return np.array([i for i, _ in keep], dtype=np.int64), np.array([s for _, s in keep])
 
-        folds, truths, sizes = [], [], []
+        # the cross-validation plan: split k fits on train_k and scores test_k, with split k's own scores
+        plan, targets, sizes = [], [], []
         for k in self.splits:
-            tr_idx, tr_y = index(parts[k][0])
-            te_idx, te_y = index(parts[k][1])
+            (tr_idx, tr_y), (te_idx, te_y) = (index(parts[k][0]), index(parts[k][1]))
             if len(tr_idx) <= self.n_components or len(te_idx) < 3:
                 raise OptionError(f"split {k}: {len(tr_idx)} train / {len(te_idx)} test images left "
                                   f"(--limit too small?); need more than {self.n_components} train images")
-            folds.append(Fold(train=tr_idx, y_train=tr_y, test=te_idx))
-            truths.append(te_y)
+            y = np.full(len(stimuli), np.nan)
+            y[tr_idx], y[te_idx] = tr_y, te_y
+            plan.append(Fold(tr_idx, te_idx))
+            targets.append(y)
             sizes.append((len(tr_idx), len(te_idx)))
+        regression = load_metric_for(self.regression, n_components=self.n_components, device=extractor.device)
+        correlation = load_metric_for(self.correlation)
 
         from tqdm.auto import tqdm
 
@@ -188,9 +197,8 @@ class LamemPLS(Benchmark):
         table = []
         for name in tqdm(layers, desc=f"{model.identifier}: PLS", unit="layer", disable=not options.progress,
                          leave=False):
-            preds = fit_predict(np.asarray(acts[name]), folds, n_components=self.n_components,
-                                device=extractor.device)  # the run's device: PLS on the GPU too
-            rhos = [spearman(p, t) for p, t in zip(preds, truths)]
+            fits = regression(np.asarray(acts[name]), targets, plan)  # the run's device: PLS on the GPU too
+            rhos = [r.value for r in correlation([f.prediction for f in fits], targets, plan)]
             table.append({"layer": name, "value": float(np.mean(rhos)),
                           "error": float(np.std(rhos, ddof=1)) if len(rhos) > 1 else None,
                           "splits": [float(r) for r in rhos], "dims": int(acts[name].shape[1])})

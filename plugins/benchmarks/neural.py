@@ -92,13 +92,15 @@ class NeuralBenchmark(Benchmark):
             choices=("split-half", "none")),
         *ENGINE_ARGS,
         Arg("layers", parse_layers, None, "score only these layers (joined by +)", expect="layer names joined by +"),
+        Arg("regression", str, "pls", "regression metric inside neural-pls, by name"),
     )
 
     def __init__(self, region: str, dataset: str | None = None, source: str = "local", pca: int = 1000,
                  reference: str | None = None, reference_size: int = 1000, n_components: int = 25,
                  splits: int = 10, visual_degrees: float = MODEL_DEGREES, time_window: Any = None,
                  stratification: str | None = "default", ceiling: str = "split-half", min_units: int = MIN_UNITS,
-                 layers: Any = None, image_size: int | None = None):
+                 layers: Any = None, image_size: int | None = None, regression: str = "pls"):
+        self.regression = regression
         region = str(region).upper()
         if region not in REGIONS:
             raise OptionError(f"region={region!r}: use one of {', '.join(REGIONS)}")
@@ -132,7 +134,8 @@ class NeuralBenchmark(Benchmark):
                 "splits": self.n_splits, "visual_degrees": self.visual_degrees,
                 "time_window": list(self.time_window) if self.time_window else None,
                 "stratification": self.stratification, "ceiling": self.ceiling_mode, "min_units": self.min_units,
-                "layers": self.layer_names, "image_size": self.image_size}
+                "layers": self.layer_names, "image_size": self.image_size,
+                **({"regression": self.regression} if self.regression != "pls" else {})}
 
     # -- data ----------------------------------------------------------------------------------
     def load_data(self, options: RunOptions):
@@ -175,6 +178,7 @@ class NeuralBenchmark(Benchmark):
     # -- run -----------------------------------------------------------------------------------
     def run(self, model: Model, options: RunOptions) -> Score:
         from memscore import paths
+        from memscore.metrics import Fold, load_metric_for
         from memscore_plugins.benchmarks.screen import place_on_screen
         from memscore_plugins.metrics import neural_predictivity as npred
 
@@ -182,15 +186,17 @@ class NeuralBenchmark(Benchmark):
         data, bad_sites = self.load_data(options)
         Y = data.responses[:, ~bad_sites]
         sites = [s for s, b in zip(data.site_ids, bad_sites) if not b]
-        # ceiling (model-independent)
+        # ceiling (model-independent), a metric loaded by name like the predictivity
         ceil = None
         if self.ceiling_mode == "split-half":
             if data.trial_repetition is None:
                 raise DataError(f"{data.source} has no 'repetition' coordinate on presentation: the split-half "
                                 f"ceiling needs single-trial responses; use the un-averaged assembly, or "
                                 f"--benchmark-args ceiling=none to report raw r only")
-            ceil = npred.ceiling(data.trials[:, ~bad_sites], data.trial_stimulus, data.trial_repetition,
-                                 n_splits=self.n_splits)
+            labels = np.column_stack([data.trial_stimulus, data.trial_repetition])
+            plan = npred.ceiling_folds(data.trial_repetition, n_splits=self.n_splits)
+            ceil = npred.Ceiling(np.stack([r.per_target for r in
+                                           load_metric_for("split-half")(data.trials[:, ~bad_sites], labels, plan)]))
             if not np.isfinite(ceil.value) or ceil.value <= 0:
                 raise DataError(f"{data.source}: the {self.region} split-half ceiling is {ceil.value:.3f}; the "
                                 f"responses are not reliable across repetitions")
@@ -226,14 +232,16 @@ class NeuralBenchmark(Benchmark):
 
         from tqdm.auto import tqdm
 
+        metric = load_metric_for("neural-pls", regression=self.regression, n_components=self.n_components,
+                                 device=extractor.device)
+        folds = [Fold(tr, te) for tr, te in cv]
         t0 = time.perf_counter()
         table = []
         results = {}
         for name in tqdm(layers, desc=f"{model.identifier}: {self.identifier} PLS", unit="layer",
                          disable=not options.progress, leave=False):
             X = np.asarray(acts[name])[idx]
-            res = npred.predictivity_layers([X], Y[idx], cv, n_components=self.n_components,
-                                            device=extractor.device)[0]
+            res = npred.Predictivity(np.stack([r.per_target for r in metric(X, Y[idx], folds)]))
             results[name] = res
             ceiled = npred.explained_variance(res.value, ceil.value) if ceil else res.value
             table.append({"layer": name, "value": ceiled, "error": res.error, "raw": res.value,

@@ -38,5 +38,8 @@ def register_benchmarks(register):
 @hookimpl
 def register_metrics(register):
     register("neural-pls", "memscore_plugins.metrics.neural_predictivity:NeuralPredictivity",
-             description="Brain-Score neural predictivity: PLS-25, 10 stratified 90/10 splits, Pearson per site, "
-                         "median over sites; split-half Spearman-Brown ceiling", tags=["neural", "regression"])
+             description="Brain-Score neural predictivity: a regression (pls by default) per fold, Pearson per site, "
+                         "median over sites", tags=["neural"])
+    register("split-half", "memscore_plugins.metrics.neural_predictivity:SplitHalfCeiling",
+             description="split-half internal consistency over repetitions, Spearman-Brown corrected, median over "
+                         "sites (Brain-Score's internal_consistency ceiling)", tags=["neural", "ceiling"])

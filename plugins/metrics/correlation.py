@@ -53,11 +53,40 @@ def spearman_columns(a, b) -> np.ndarray:
     return _columns_r(rankdata(a, axis=0), rankdata(b, axis=0))
 
 
-def spearman_metric():
-    """Factory for the registry: ``memscore.load_metric("spearman")`` returns :func:`spearman`."""
-    return spearman
+class _Correlation:
+    """A correlation metric (:mod:`memscore.metrics` contract): ``metric(pred, truth, folds)`` gives each
+    fold's correlation on its test rows (``pred`` may also be a list of each fold's test predictions); for (n, m) input ``per_target`` holds the m column correlations and
+    ``value`` their median (NaN columns skipped)."""
+
+    name = ""
+
+    def __call__(self, X, Y, folds) -> list:
+        from memscore.metrics import FoldResult, fold_targets
+
+        out = []
+        for k, f in enumerate(folds):
+            # X: predictions for every row, or a list of each fold's test-row predictions
+            a = np.asarray(X[k]) if isinstance(X, (list, tuple)) else np.asarray(X)[np.asarray(f.test)]
+            b = fold_targets(Y, k)[np.asarray(f.test)]
+            if a.ndim == 1:
+                out.append(FoldResult(value=self.one(a, b)))
+            else:
+                r = self.columns(a, b)
+                out.append(FoldResult(value=float(np.nanmedian(r)) if np.isfinite(r).any() else float("nan"),
+                                      per_target=r))
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
 
 
-def pearson_metric():
-    """Factory for the registry: ``memscore.load_metric("pearson")`` returns :func:`pearson`."""
-    return pearson
+class SpearmanMetric(_Correlation):
+    one, columns = staticmethod(spearman), staticmethod(spearman_columns)
+
+
+class PearsonMetric(_Correlation):
+    one = staticmethod(pearson)
+
+    @staticmethod
+    def columns(a, b):
+        return np.atleast_1d(pearson(a, b))

@@ -4,7 +4,7 @@ from memscore import hookimpl
 
 @hookimpl
 def register_metrics(register):
-    register("spearman", "memscore_plugins.metrics.correlation:spearman_metric",
+    register("spearman", "memscore_plugins.metrics.correlation:SpearmanMetric",
              description="tie-aware Spearman rank correlation (as scipy.stats.spearmanr)", tags=["correlation"])
-    register("pearson", "memscore_plugins.metrics.correlation:pearson_metric",
+    register("pearson", "memscore_plugins.metrics.correlation:PearsonMetric",
              description="Pearson correlation, per column for matrices", tags=["correlation"])

@@ -29,8 +29,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["splits", "predictivity", "predictivity_layers", "ceiling", "explained_variance", "NeuralPredictivity",
-           "Predictivity", "Ceiling"]
+__all__ = ["splits", "predictivity", "predictivity_layers", "ceiling", "ceiling_folds", "explained_variance",
+           "NeuralPredictivity", "SplitHalfCeiling", "Predictivity", "Ceiling"]
 
 N_SPLITS = 10
 TRAIN_SIZE = 0.9
@@ -148,21 +148,17 @@ def ceiling(trials: np.ndarray, stimulus: np.ndarray, repetition: np.ndarray, *,
     """Split-half internal consistency over repetitions, Spearman-Brown corrected (Brain-Score's
     ``internal_consistency``). ``trials`` (presentations × sites), ``stimulus`` and ``repetition`` label
     each presentation."""
-    from sklearn.model_selection import ShuffleSplit
+    return _ceiling(np.asarray(trials, dtype=np.float64), np.asarray(stimulus), np.asarray(repetition),
+                    ceiling_folds(repetition, n_splits=n_splits, seed=seed))
 
-    from memscore.errors import DataError
 
-    trials = np.asarray(trials, dtype=np.float64)
-    stimulus = np.asarray(stimulus)
+def _ceiling(trials: np.ndarray, stimulus: np.ndarray, repetition: np.ndarray, folds) -> Ceiling:
     reps = np.unique(repetition)
-    if len(reps) < 2:
-        raise DataError(f"the assembly has {len(reps)} repetition value(s); a split-half ceiling needs at least 2")
-    cv = ShuffleSplit(n_splits=n_splits, train_size=0.5, test_size=None, random_state=seed)
     _, stim_idx = np.unique(stimulus, return_inverse=True)
     n_stim = int(stim_idx.max()) + 1
     out = []
-    for half1_reps, _ in cv.split(np.zeros(len(reps))):
-        in1 = np.isin(repetition, reps[half1_reps])
+    for fold in folds:
+        in1 = np.isin(repetition, reps[np.asarray(fold.train)])
         a = mean_by(trials[in1], stim_idx[in1], n_stim)
         b = mean_by(trials[~in1], stim_idx[~in1], n_stim)
         both = np.isfinite(a) & np.isfinite(b)
@@ -203,20 +199,68 @@ def explained_variance(raw: float, ceiling_value: float) -> float:
 
 
 class NeuralPredictivity:
-    """The ``neural-pls`` metric: ``metric(features, responses, strata) -> Predictivity``."""
+    """The ``neural-pls`` metric (:mod:`memscore.metrics` contract): ``metric(features, responses, folds)``.
 
-    def __init__(self, n_components: int = 25, n_splits: int = N_SPLITS, train_size: float = TRAIN_SIZE,
-                 seed: int = SEED, device=None):
-        self.n_components, self.n_splits, self.train_size = n_components, n_splits, train_size
-        self.seed, self.device = seed, device
+    Per fold: the regression (loaded by name: ``pls`` by default, any regression metric meets it) fits the
+    train stimuli, Pearson r per site on the test stimuli (``per_target``), median over sites (``value``).
+    """
 
-    def __call__(self, features, responses, strata=None) -> Predictivity:
-        return predictivity(features, responses, strata, n_components=self.n_components, n_splits=self.n_splits,
-                            train_size=self.train_size, seed=self.seed, device=self.device)
+    def __init__(self, regression: str = "pls", n_components: int = 25, device=None):
+        from memscore.metrics import load_metric_for
 
-    def ceiling(self, trials, stimulus, repetition) -> Ceiling:
-        return ceiling(trials, stimulus, repetition, n_splits=self.n_splits, seed=self.seed)
+        self.regression_name = regression
+        self.regression = load_metric_for(regression, n_components=n_components, device=device)
+        self.n_components = n_components
+
+    def __call__(self, X, Y, folds) -> list:
+        from memscore.metrics import FoldResult
+
+        Y = np.asarray(Y, dtype=np.float64)
+        if Y.ndim == 1:
+            Y = Y[:, None]
+        if not np.isfinite(Y).all():
+            bad = int((~np.isfinite(Y)).any(axis=0).sum())
+            raise ValueError(f"responses have NaN for {bad} sites; drop those sites first")
+        out = []
+        for f, fit in zip(folds, self.regression(X, Y, folds)):
+            te = np.asarray(f.test)
+            r = _pearson_columns(np.asarray(fit.prediction).reshape(len(te), -1), Y[te])
+            with _quiet():
+                value = float(np.nanmedian(r)) if np.isfinite(r).any() else float("nan")
+            out.append(FoldResult(value=value, per_target=r, prediction=fit.prediction))
+        return out
 
     def __repr__(self) -> str:
-        return (f"NeuralPredictivity(n_components={self.n_components}, n_splits={self.n_splits}, "
-                f"train_size={self.train_size}, seed={self.seed})")
+        return f"NeuralPredictivity(regression={self.regression_name!r}, n_components={self.n_components})"
+
+
+def ceiling_folds(repetition: np.ndarray, *, n_splits: int = N_SPLITS, seed: int = SEED) -> list:
+    """Brain-Score's split-half plan: ``n_splits`` random halves of the repetition labels (indices into
+    ``np.unique(repetition)``: ``train`` is one half, ``test`` the other)."""
+    from sklearn.model_selection import ShuffleSplit
+
+    from memscore.errors import DataError
+    from memscore.metrics import Fold
+
+    reps = np.unique(repetition)
+    if len(reps) < 2:
+        raise DataError(f"the assembly has {len(reps)} repetition value(s); a split-half ceiling needs at least 2")
+    cv = ShuffleSplit(n_splits=n_splits, train_size=0.5, test_size=None, random_state=seed)
+    return [Fold(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)) for a, b in cv.split(np.zeros(len(reps)))]
+
+
+class SplitHalfCeiling:
+    """The ``split-half`` ceiling metric: ``metric(trials, labels, folds)`` with ``labels`` the (stimulus,
+    repetition) of each trial and ``folds`` from :func:`ceiling_folds`; per fold the Spearman-Brown corrected
+    Pearson r per site between the two halves' means (``per_target``), median over sites (``value``)."""
+
+    def __call__(self, X, Y, folds) -> list:
+        from memscore.metrics import FoldResult
+
+        labels = np.asarray(Y)
+        stimulus, repetition = labels[:, 0], labels[:, 1]
+        c = _ceiling(np.asarray(X, dtype=np.float64), stimulus, repetition, folds)
+        return [FoldResult(value=float(v), per_target=r) for v, r in zip(c.split_values, c.site_r)]
+
+    def __repr__(self) -> str:
+        return "SplitHalfCeiling()"

@@ -584,15 +584,19 @@ class PLSRegression:
 
 
 class PLSMetric:
-    """The ``pls`` metric: ``metric(X, folds)`` = :func:`fit_predict` with fixed settings."""
+    """The ``pls`` regression metric (:mod:`memscore.metrics` contract): ``metric(X, Y, folds)`` fits
+    ``X[train] -> Y[train]`` per fold (batched across folds) and returns the predictions for ``X[test]``."""
 
     def __init__(self, n_components: int = 25, device=None):
         self.n_components, self.device = n_components, device
 
-    def fit_predict(self, X, folds: Sequence[Fold]) -> list[np.ndarray]:
-        return fit_predict(X, folds, n_components=self.n_components, device=self.device)
+    def __call__(self, X, Y, folds) -> list:
+        from memscore.metrics import FoldResult, fold_targets
 
-    __call__ = fit_predict
+        inner = [Fold(train=np.asarray(f.train), y_train=fold_targets(Y, k)[np.asarray(f.train)],
+                      test=np.asarray(f.test)) for k, f in enumerate(folds)]
+        preds = fit_predict(X, inner, n_components=self.n_components, device=self.device)
+        return [FoldResult(prediction=p) for p in preds]
 
     def __repr__(self) -> str:
         return f"PLSMetric(n_components={self.n_components}, device={self.device!r})"
