@@ -54,12 +54,22 @@ def plugins(as_json):
 @click.option("--json", "as_json", is_flag=True, help="list of objects (name, description, plugin, tags, available)")
 @click.option("--details", is_flag=True,
               help="models: also source, parameters, scoreable layers, penultimate layer, ImageNet top-1 "
-                   "(built once without weights, then cached)")
+                   "(built once without weights, then cached); benchmarks/metrics: their declared arguments")
 def list_(kind, tag, as_json, details):
     """List registered models, benchmarks, metrics or data sets (constructs nothing)."""
     from .pluginmanager import registry
 
     entries = registry().entries(kind[:-1], tag)
+    if details and kind != "models":
+        rows = [{**e.to_dict(), "arguments": _declared(e)} for e in entries]
+        if as_json:
+            click.echo(json.dumps(rows, indent=1, default=str))
+            return
+        for r in rows:
+            click.echo(f"{r['name']}  (plugin {r['plugin']}, version {r['version']}) {r['description']}")
+            for a in r["arguments"]:
+                click.echo(f"    {a['name']:<22} default {a['default']!s:<12} {a['valid']}: {a['help']}")
+        return
     if details and kind == "models":
         from .modelinfo import details_rows, format_params
 
@@ -79,6 +89,17 @@ def list_(kind, tag, as_json, details):
              "yes" if e.available else "no", e.description if e.available else f"({e.reason}) {e.description}")
             for e in entries]
     _table(["name", "plugin", "tags", "available", "description"], rows)
+
+
+def _declared(entry) -> list[dict]:
+    """The declared arguments of an entry's factory (imports its module), minus the fixed ones."""
+    if not entry.available:
+        return []
+    try:
+        declared = getattr(entry.resolve(), "arguments", ()) or ()
+    except Exception:  # noqa: BLE001 - listing never fails on one plugin
+        return []
+    return [a.to_dict() for a in declared if a.name not in entry.params]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,15 +205,28 @@ def data():
 @click.option("--decode", is_flag=True, help="also decode every image (slow)")
 @click.option("--json", "as_json", is_flag=True)
 def data_check(name, data_root, decode, as_json):
-    """Validate data set NAME and report its counts."""
+    """Validate data set NAME and report its counts; exits 1 when an image fails to decode (--decode)."""
     from .api import load_dataset
+    from .errors import DataError
+    from .images import shorten
 
     ds = load_dataset(name, root=data_root)
-    report = ds.check(decode=decode, progress=decode)
+    report = ds.check(decode=decode, progress=decode and sys.stderr.isatty())
+    bad = (report.get("bad_images") or []) if isinstance(report, dict) else []
     if as_json:
         click.echo(json.dumps(report, indent=1, default=str))
-        return
-    _print_report(name, report)
+    elif bad:  # one line per undecodable image, not one long list
+        _print_report(name, {**report, "bad_images": len(bad)})
+        for b in bad:
+            click.echo(f"    undecodable {b.get('path') or b.get('name')}: {b.get('reason', '')}")
+    else:
+        _print_report(name, report)
+    if bad:
+        first = bad[0]
+        where = shorten(first.get("path") or first.get("name"))
+        raise DataError(f"{len(bad)} image(s) cannot be decoded (first: {where}: "
+                        f"{shorten(first.get('reason', ''), 120)}); replace them, or score with --skip-bad-images "
+                        f"to drop them (counted and reported)")
 
 
 @data.command("fetch")

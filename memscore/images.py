@@ -20,13 +20,15 @@ returns the reason as a string instead, for checks over many files.
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .errors import DataError
 
-__all__ = ["load_image", "probe_image", "BadImage"]
+__all__ = ["load_image", "probe_image", "BadImage", "shorten", "path_kind", "unsafe_relpath"]
 
 _WHITE = (255, 255, 255)
 
@@ -38,6 +40,60 @@ class BadImage(Exception):
 def _one_line(text: object, limit: int = 200) -> str:
     s = " ".join(str(text).split())
     return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def shorten(name: object, limit: int = 200) -> str:
+    """``name`` as one line of at most ``limit`` characters for a message: a longer one keeps its start and
+    its end (the file extension) around an ellipsis; line breaks and control characters are escaped."""
+    s = str(name)
+    if not s.isprintable():
+        s = "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
+    if len(s) <= limit:
+        return s
+    tail = min(20, limit // 4)
+    return s[: limit - tail - 1] + "…" + s[-tail:]
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def path_kind(path: str | os.PathLike) -> str:
+    """What ``path`` is, for messages: ``"file"`` (a regular file, symlinks followed), ``"missing"``, or a
+    phrase: ``"a folder"``, ``"a symlink loop"``, ``"a broken symlink"``, ``"a FIFO (named pipe)"``,
+    ``"a character device"``, …, ``"unreadable (<reason>)"``. Never raises, never opens the path."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return "a broken symlink" if os.path.islink(path) else "missing"
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a symlink loop"
+        if e.errno == errno.ENAMETOOLONG:
+            return "unreadable (file name too long)"
+        return f"unreadable ({_one_line(e.strerror or e, 80)})"
+    except ValueError:  # an embedded NUL
+        return "unreadable (invalid file name)"
+    if stat.S_ISREG(st.st_mode):
+        return "file"
+    for test, what in _KINDS:
+        if test(st.st_mode):
+            return what
+    return "not a regular file"
+
+
+def unsafe_relpath(name: str) -> str | None:
+    """Why a relative file name would leave the folder it is relative to, or None (fast for plain names)."""
+    if "\0" in name:
+        return "a NUL character in the name"
+    if "/" not in name and "\\" not in name and ":" not in name:
+        return "'..' is not a file name" if name in (".", "..") else None
+    for pure in (PurePosixPath(name), PureWindowsPath(name)):
+        if pure.is_absolute() or pure.anchor or pure.drive:
+            return "absolute path"
+        if ".." in pure.parts:
+            return "'..' leads out of the folder"
+    return None
 
 
 def _to_rgb(im):
@@ -73,11 +129,16 @@ def _decode(path: Path):
     from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except FileNotFoundError:
-        raise BadImage("file not found") from None
+        raise BadImage("file not found" if not os.path.islink(path) else "broken symlink") from None
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise BadImage("a symlink loop, not a file") from None
         raise BadImage(f"cannot read file ({_one_line(e.strerror or e)})") from None
+    if not stat.S_ISREG(st.st_mode):  # a folder, FIFO or device: opening it could block or read forever
+        raise BadImage(f"not an image file: it is {path_kind(path)}")
+    size = st.st_size
     if size == 0:
         raise BadImage("empty file (0 bytes)")
     fmt = "image"

@@ -26,12 +26,34 @@ def weights_identity(weights: str | None, entry_meta: dict | None = None) -> str
     return w  # a hub id (the model plugin resolves it)
 
 
+def check_finite(state: dict, where: str) -> None:
+    """Refuse a state dict with a NaN or infinite value in any floating-point tensor: one line naming
+    ``where`` (e.g. ``--weights PATH``) and the first bad tensor. Such weights would give NaN
+    activations and scores that look like results."""
+    import torch
+
+    for key, t in state.items():
+        if not isinstance(t, torch.Tensor) or not (t.is_floating_point() or t.is_complex()) or t.numel() == 0:
+            continue
+        if bool(torch.isfinite(t).all()):
+            continue
+        n_nan = int(torch.isnan(t).sum())
+        n_inf = int(torch.isinf(t).sum())
+        what = " and ".join(x for x in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} infinite" if n_inf else "") if x)
+        raise MemscoreError(f"{where}: tensor {key!r} holds {what} value(s) (of {t.numel()}); the checkpoint is "
+                            f"corrupt or its training diverged — use another checkpoint")
+
+
 def read_state_dict(path: Path) -> dict:
     """The state dict in ``path`` (also under ``state_dict``/``model``/``model_state``), ``module.`` stripped."""
     import torch
 
     if not path.is_file():
-        raise MemscoreError(f"--weights {path}: no such file")
+        from .images import path_kind
+
+        kind = path_kind(path)
+        raise MemscoreError(f"--weights {path}: " + ("no such file" if kind == "missing" else
+                                                     f"is {kind}, not a checkpoint file"))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -44,7 +66,9 @@ def read_state_dict(path: Path) -> dict:
                 break
     if not isinstance(state, dict):
         raise MemscoreError(f"--weights {path}: holds a {type(state).__name__}, not a state dict")
-    return {k.removeprefix("module."): v for k, v in state.items()}
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    check_finite(state, f"--weights {path}")
+    return state
 
 
 def _load_strict(module, state: dict, path: Path, what: str) -> None:

@@ -8,6 +8,7 @@ and counted — it never stops the run.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -53,10 +54,77 @@ def load_predictor(model: str, weights: str | None, seed: int = 0, model_args: d
                         break
             if not isinstance(state, dict):
                 raise MemscoreError(f"--weights {path}: holds a {type(ck).__name__}, not a state dict")
+        from ..weights import check_finite
+
+        check_finite(state, f"--weights {path}")
         load_memorability_state(m, state, f"--weights {path}", what=model)
         m.weights = str(path)
         return m
-    return api.load_model(model, weights=w, seed=seed, **model_args)
+    m = api.load_model(model, weights=w, seed=seed, **model_args)
+    if m.weights and str(m.weights) not in ("default", "none") and Path(str(m.weights)).is_file():
+        from ..weights import check_finite  # a fine-tuned model from the store: its file, as loaded
+
+        check_finite(m.module.state_dict(), f"weights {m.weights} of {model}")
+    return m
+
+
+def check_out(out: Path) -> Path | None:
+    """Fail in one line, before anything is computed, when ``--out`` cannot be written: it is a folder,
+    its folder is missing or not writable. Returns the temp file to write and ``os.replace`` into ``out``
+    (beside it, so the replace is atomic), or None when ``out`` is a FIFO or device (``/dev/stdout``),
+    written directly."""
+    from ..errors import MemscoreError
+    from ..images import path_kind
+
+    kind = path_kind(out)
+    if kind == "a folder":
+        raise MemscoreError(f"--out {out} is a folder; give the path of a CSV file (e.g. {out / 'predictions.csv'})")
+    if kind not in ("file", "missing", "a broken symlink"):
+        if kind.startswith(("a FIFO", "a character device")):
+            return None
+        raise MemscoreError(f"--out {out} is {kind}; give the path of a CSV file")
+    target = Path(os.path.realpath(out)) if os.path.islink(out) else out
+    folder = target.parent
+    fkind = path_kind(folder)
+    if fkind != "a folder":
+        raise MemscoreError(f"--out {out}: its folder {folder} "
+                            + ("does not exist; create it first or choose another path" if fkind == "missing" else
+                               f"is {'a file' if fkind == 'file' else fkind}, not a folder; choose another path"))
+    tmp = folder / f".memscore-predict.csv.tmp{os.getpid()}"
+    try:  # the one sure test of writability (permissions, read-only file systems, ACLs)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise MemscoreError(f"--out {out}: cannot write in {folder} ({exc.strerror or exc}); choose a writable "
+                            f"folder") from None
+    return tmp
+
+
+def _write_csv(rows, out: Path | None, tmp: Path | None) -> None:
+    """Write ``rows`` to stdout, or to ``out`` atomically through ``tmp`` (direct for a FIFO/device)."""
+    import csv
+
+    from ..errors import MemscoreError
+
+    if out is None:
+        csv.writer(sys.stdout).writerows(rows)
+        return
+    dest = tmp if tmp is not None else out
+    try:
+        with open(dest, "w", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+            if tmp is not None:
+                handle.flush()
+                os.fsync(handle.fileno())
+        if tmp is not None:
+            os.replace(tmp, Path(os.path.realpath(out)) if os.path.islink(out) else out)
+    except OSError as exc:
+        raise MemscoreError(f"--out {out}: cannot write it ({exc.strerror or exc}); free some space or choose "
+                            f"another path") from None
+    finally:
+        if tmp is not None and tmp.exists():
+            tmp.unlink()
 
 
 @click.command()
@@ -65,7 +133,7 @@ def load_predictor(model: str, weights: str | None, seed: int = 0, model_args: d
               help="default | PATH to a fine-tuned checkpoint of MODEL")
 @click.option("--model-args", default="", help="k=v,k=v passed to the model factory")
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="CSV file (default: stdout)")
+@click.option("--out", "-o", type=click.Path(path_type=Path), help="CSV file, written atomically (default: stdout)")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
 @click.option("--num-workers", default=0, show_default=True, type=click.IntRange(0), help="DataLoader workers")
@@ -77,6 +145,7 @@ def predict(model, weights, model_args, images, out, device, batch_size, num_wor
     from ..errors import MemscoreError
     from ..options import parse_kv
 
+    tmp = check_out(out) if out else None  # before anything is computed
     files = collect_images(images)
     if not files:
         raise MemscoreError(f"no image files found in {', '.join(map(str, images))} "
@@ -89,25 +158,15 @@ def predict(model, weights, model_args, images, out, device, batch_size, num_wor
                             f"or resmem")
     scores, bad = run_predictions(m, files, device=device, batch_size=batch_size, num_workers=num_workers,
                                   bf16=bf16, progress=not no_progress)
-    import csv
-
-    handle = open(out, "w", newline="") if out else sys.stdout
-    try:
-        w = csv.writer(handle)
-        w.writerow(["file", "score"])
-        for f, s in zip(files, scores):
-            if s is not None:
-                w.writerow([str(f), repr(float(s))])
-    finally:
-        if out:
-            handle.close()
     for f, why in bad:
         click.echo(f"skipped {f}: {why}", err=True)
     n_ok = sum(s is not None for s in scores)
+    if n_ok == 0:  # nothing to write: an existing --out file is left as it was
+        raise MemscoreError(f"no readable image among the inputs ({len(bad)} unreadable, named above)")
+    _write_csv([["file", "score"]] + [[str(f), repr(float(s))] for f, s in zip(files, scores) if s is not None],
+               out, tmp)
     click.echo(f"{n_ok} image(s) scored, {len(bad)} unreadable image(s) skipped"
                + (f"; wrote {out}" if out else ""), err=True)
-    if n_ok == 0:
-        raise MemscoreError("no readable image among the inputs")
 
 
 def run_predictions(model, files, *, device="auto", batch_size=64, num_workers=0, bf16=False, progress=True):

@@ -20,12 +20,14 @@ import math
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import numpy as np
 
 from memscore.errors import DataError
+from memscore.images import path_kind, shorten, unsafe_relpath
 
 __all__ = ["LaMem", "SplitPart", "PARTS", "OFFICIAL_SIZES"]
 
@@ -60,27 +62,47 @@ class _Parsed:
     images_ok: tuple | None = None  # stamp of images/ when every name was last found there
 
 
-def _unsafe_name(name: str) -> str | None:
-    """Why an image name would escape the images folder, or None. Fast for plain file names."""
-    if "/" not in name and "\\" not in name and ":" not in name:
-        return "'..' is not an image file name" if name in (".", "..") else None
-    for pure in (PurePosixPath(name), PureWindowsPath(name)):
-        if pure.is_absolute() or pure.anchor or pure.drive:
-            return "absolute path"
-        if ".." in pure.parts:
-            return "'..' leads out of the images folder"
-    return None
+#: why an image name would escape the images folder, or None (fast for plain file names)
+_unsafe_name = unsafe_relpath
+
+
+def _not_a_file(path: Path, what: str, kind: str) -> DataError:
+    """The one-line error for ``path`` (a ``what``: "LaMem split file", …) that is ``kind``, not a file."""
+    if kind == "missing":
+        return DataError(f"{what} {path} is missing; {_REFETCH}, or point --data-root / MEMSCORE_LAMEM at the "
+                         f"folder that holds images/ and splits/")
+    return DataError(f"{what} {path} is {kind}, not a regular file; replace it with the file or {_REFETCH}")
+
+
+def _read_regular(path: Path, what: str) -> bytes:
+    """The bytes of ``path``, which must be a regular file: a FIFO, a device (``/dev/zero``), a folder or a
+    symlink loop is refused before a single byte is read (open never blocks: ``O_NONBLOCK``)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        raise _not_a_file(path, what, path_kind(path)) from None
+    except PermissionError:
+        raise DataError(f"cannot read {what} {path}: permission denied; check its permissions") from None
+    except OSError as e:
+        kind = path_kind(path)
+        if kind != "file":
+            raise _not_a_file(path, what, kind) from None
+        raise DataError(f"cannot read {what} {path}: {e.strerror or e}; check the file") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_a_file(path, what, path_kind(path))
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read()
+    except OSError as e:
+        raise DataError(f"cannot read {what} {path}: {e.strerror or e}; check the file") from None
+    finally:
+        os.close(fd)
 
 
 def _parse_split_file(path: Path) -> tuple[list[str], np.ndarray]:
     """Parse and validate one split file (format, scores, names, duplicates); raise DataError."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"LaMem split file {path} is missing; {_REFETCH}, or point --data-root / "
-                        f"MEMSCORE_LAMEM at the folder that holds images/ and splits/") from None
-    except OSError as e:
-        raise DataError(f"cannot read LaMem split file {path}: {e.strerror or e}; check its permissions") from None
+    raw = _read_regular(path, "LaMem split file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -101,8 +123,7 @@ def _parse_split_file(path: Path) -> tuple[list[str], np.ndarray]:
             if linenos is None:
                 linenos = list(range(1, len(names) + 1))
         else:
-            shown = line.strip()
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            shown = shorten(line.strip(), 60)
             raise DataError(f"{path}:{i + 1}: malformed line {shown!r}: expected '<image file> <score>' "
                             f"(e.g. '00013688.jpg 0.857143'); fix the line or {_REFETCH}")
 
@@ -118,25 +139,27 @@ def _parse_split_file(path: Path) -> tuple[list[str], np.ndarray]:
             try:
                 float(v)
             except ValueError:
-                raise DataError(f"{where(j)}: malformed line: score {v!r} is not a number; fix the line or "
+                raise DataError(f"{where(j)}: malformed line: score {shorten(repr(v), 60)} of {shorten(names[j])} is "
+                                f"not a number; fix the line or "
                                 f"{_REFETCH}") from None
         raise  # pragma: no cover - numpy and float() disagree
     bad = ~np.isfinite(scores) | (scores < 0.0) | (scores > 1.0)
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
         what = "NaN" if math.isnan(scores[j]) else f"{values[j]} (outside [0, 1])"
-        raise DataError(f"{where(j)}: score of {names[j]} is {what}; memorability scores are hit rates in "
+        raise DataError(f"{where(j)}: score of {shorten(names[j])} is {what}; memorability scores are hit rates in "
                         f"[0, 1] — fix the line or {_REFETCH}")
     for j, name in enumerate(names):
         why = _unsafe_name(name)
         if why:
-            raise DataError(f"{where(j)}: image name {name!r} escapes the images folder ({why}); only names "
+            raise DataError(f"{where(j)}: image name {shorten(repr(name))} escapes the images folder ({why}); "
+                            f"only names "
                             f"inside images/ are allowed — fix the line or {_REFETCH}")
     if len(set(names)) != len(names):
         seen: dict[str, int] = {}
         for j, name in enumerate(names):
             if name in seen:
-                raise DataError(f"{where(j)}: duplicate entry {name} (first at line "
+                raise DataError(f"{where(j)}: duplicate entry {shorten(name)} (first at line "
                                 f"{where(seen[name]).rsplit(':', 1)[1]}); each image may appear once per split "
                                 f"file — remove the duplicate or {_REFETCH}")
             seen[name] = j
@@ -147,7 +170,7 @@ def _parse_split_file(path: Path) -> tuple[list[str], np.ndarray]:
 def _stamp(path: Path) -> tuple:
     try:
         st = path.stat()
-    except FileNotFoundError:
+    except (OSError, ValueError):  # missing, a symlink loop, …: nothing to cache
         return ()
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
@@ -186,7 +209,8 @@ class LaMem:
                 root = data_dir() / "lamem"
         self.root = Path(root).expanduser()
         self._parts: dict[tuple[str, int], _Parsed] = {}
-        self._image_names: tuple[tuple, set[str]] | None = None
+        # (stamp of images/, names of its regular files, names of its other entries)
+        self._image_names: tuple[tuple, set[str], set[str]] | None = None
         self._checked_splits: dict[int, tuple] = {}
 
     def __repr__(self) -> str:
@@ -211,7 +235,8 @@ class LaMem:
     def image_path(self, name: str) -> Path:
         why = _unsafe_name(name)
         if why:
-            raise DataError(f"image name {name!r} escapes {self.images_dir} ({why}); use a name inside images/")
+            raise DataError(f"image name {shorten(repr(name))} escapes {self.images_dir} ({why}); use a name inside "
+                            f"images/")
         return self.images_dir / name
 
     def split_ids(self) -> list[int]:
@@ -225,39 +250,73 @@ class LaMem:
         return sorted(ks)
 
     def _require_root(self) -> None:
-        if not self.root.is_dir():
+        kind = path_kind(self.root)
+        if kind == "missing":
             raise DataError(f"LaMem folder {self.root} does not exist; run `memscore data fetch lamem`, or point "
                             f"--data-root / MEMSCORE_LAMEM at the folder that holds images/ and splits/")
-        if not self.splits_dir.is_dir():
+        if kind != "a folder":
+            raise DataError(f"LaMem folder {self.root} is {'a file' if kind == 'file' else kind}, not a folder; "
+                            f"point --data-root / MEMSCORE_LAMEM at the folder that holds images/ and splits/")
+        kind = path_kind(self.splits_dir)
+        if kind == "missing":
             raise DataError(f"LaMem folder {self.root} has no splits/ folder; {_REFETCH}, or point --data-root / "
                             f"MEMSCORE_LAMEM at the folder that holds images/ and splits/")
+        if kind != "a folder":
+            raise DataError(f"LaMem splits folder {self.splits_dir} is {'a file' if kind == 'file' else kind}, not "
+                            f"a folder; {_REFETCH}")
 
     # ---------------------------------------------------------------------------------------- images
-    def _listed_images(self) -> set[str]:
-        """Names of the entries of images/ (one directory scan, cached while the folder is unchanged)."""
-        if not self.images_dir.is_dir():
+    def _scan_images(self) -> tuple[set[str], set[str]]:
+        """(regular files, other entries) of images/ by name: one directory scan (no stat for plain files),
+        cached while the folder is unchanged."""
+        kind = path_kind(self.images_dir)
+        if kind == "missing":
             raise DataError(f"LaMem images folder {self.images_dir} is missing; {_REFETCH}, or point --data-root "
                             f"/ MEMSCORE_LAMEM at the folder that holds images/ and splits/")
+        if kind != "a folder":
+            raise DataError(f"LaMem images folder {self.images_dir} is {'a file' if kind == 'file' else kind}, not "
+                            f"a folder; {_REFETCH}, or point --data-root / MEMSCORE_LAMEM at a complete copy")
         stamp = _stamp(self.images_dir)
         if self._image_names is None or self._image_names[0] != stamp:
+            files, others = set(), set()
             with os.scandir(self.images_dir) as it:
-                self._image_names = (stamp, {e.name for e in it})
-        return self._image_names[1]
+                for e in it:
+                    try:
+                        regular = e.is_file()  # follows symlinks: a symlink to an image is an image
+                    except OSError:  # a symlink loop
+                        regular = False
+                    (files if regular else others).add(e.name)
+            self._image_names = (stamp, files, others)
+        return self._image_names[1], self._image_names[2]
+
+    def _listed_images(self) -> set[str]:
+        """Names of the regular files (images) in images/."""
+        return self._scan_images()[0]
 
     def _missing(self, names: list[str]) -> list[str]:
+        """The names that are not an image file in images/ (missing, or a folder, a symlink loop, …)."""
         present = self._listed_images()
         missing = []
         for n in names:
             if n in present:
                 continue
-            if ("/" in n or "\\" in n) and (self.images_dir / n).is_file():
+            if ("/" in n or "\\" in n) and path_kind(self.images_dir / n) == "file":
                 continue
             missing.append(n)
         return missing
 
-    def _raise_missing(self, missing: list[str], listed_in: str) -> None:
-        first = ", ".join(missing[:3]) + (", …" if len(missing) > 3 else "")
-        raise DataError(f"{len(missing)} image(s) listed in {listed_in} are missing from {self.images_dir} "
+    def _raise_missing(self, missing: list[str], listed_in) -> None:
+        """``listed_in``: the split file (str) or a function from an image name to the file that lists it."""
+        where = listed_in if callable(listed_in) else (lambda _: listed_in)
+        others = self._scan_images()[1]
+        for n in missing:  # an entry that is there but is no image file is named on its own
+            if n in others or "/" in n or "\\" in n:
+                kind = path_kind(self.images_dir / n)
+                if kind != "missing":
+                    raise DataError(f"image {shorten(n)} listed in {where(n)} is {kind} in {self.images_dir}, "
+                                    f"not an image file; replace it with the image or {_REFETCH}")
+        first = ", ".join(shorten(n) for n in missing[:3]) + (", …" if len(missing) > 3 else "")
+        raise DataError(f"{len(missing)} image(s) listed in {where(missing[0])} are missing from {self.images_dir} "
                         f"(first: {first}); {_REFETCH} or point --data-root / MEMSCORE_LAMEM at a complete copy")
 
     # ---------------------------------------------------------------------------------------- splits
@@ -266,7 +325,7 @@ class LaMem:
         stamp = _stamp(path)
         cached = self._parts.get((part, k))
         if cached is None or cached.stamp != stamp or not stamp:
-            if not path.is_file():
+            if not stamp:
                 self._require_root()
             names, scores = _parse_split_file(path)
             cached = _Parsed(names, scores, stamp)
@@ -324,9 +383,12 @@ class LaMem:
         for k in range(1, max(ks) + 1):  # splits are numbered 1..K without gaps, each complete
             for p in PARTS:
                 path = self.split_path(p, k)
-                if not path.is_file():
+                kind = path_kind(path)
+                if kind == "missing":
                     raise DataError(f"LaMem split file {path} is missing (split {k} needs train, val and test); "
                                     f"{_REFETCH}")
+                if kind != "file":
+                    raise _not_a_file(path, "LaMem split file", kind)
         splits: dict[int, dict[str, int]] = {}
         union: set[str] = set()
         for k in range(1, max(ks) + 1):
@@ -350,9 +412,11 @@ class LaMem:
             names = sorted(union)
             missing = self._missing(names)
             if missing:
-                files = [str(self.split_path(p, k)) for k in splits for p in PARTS
-                         if set(missing[:1]) & set(self._parts[(p, k)].names)]
-                self._raise_missing(missing, files[0] if files else str(self.splits_dir))
+                def listed_in(name: str) -> str:
+                    return next((str(self.split_path(p, k)) for k in splits for p in PARTS
+                                 if name in self._parts[(p, k)].names), str(self.splits_dir))
+
+                self._raise_missing(missing, listed_in)
             for parsed in self._parts.values():
                 parsed.images_ok = _stamp(self.images_dir)
             present = self._listed_images()

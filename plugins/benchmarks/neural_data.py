@@ -284,7 +284,7 @@ def _time_indices(starts, ends, window, where: str) -> list[int]:
 
 def region_data(da, region: str, spec: DataSpec, table, images_dir: Path | None, *, where: str = "assembly",
                 time_window: tuple[float, float] | None = None, stratification: str | None = "default",
-                stimulus_paths: dict[str, Path] | None = None) -> RegionData:
+                stimulus_paths: dict[str, Path] | None = None, stimulus_csv: Path | None = None) -> RegionData:
     """Select ``region``, average the time window and repetitions, join the stimulus set.
 
     ``table`` is the stimulus set as a pandas DataFrame; image paths come from ``stimulus_paths`` when given
@@ -347,11 +347,23 @@ def region_data(da, region: str, spec: DataSpec, table, images_dir: Path | None,
     else:
         if "filename" not in rows.columns:
             raise DataError(f"stimulus set of {where} has no 'filename' column; a BrainIO stimulus CSV has one")
+        from memscore.images import shorten, unsafe_relpath
+
+        for sid, f in zip(uniq, rows["filename"]):  # file names stay inside the stimulus folder
+            why = unsafe_relpath(str(f))
+            if why:
+                raise DataError(f"stimulus set {stimulus_csv or f'of {where}'}: filename {shorten(repr(str(f)))} of "
+                                f"stimulus {shorten(sid)} escapes {images_dir} ({why}); file names must be relative "
+                                f"paths inside the stimulus folder — fix the CSV or re-fetch the data set")
         paths = [Path(images_dir) / str(f) for f in rows["filename"]]
-    absent = [p for p in paths if not p.is_file()]
+    from memscore.images import path_kind
+
+    absent = [(p, k) for p in paths if (k := path_kind(p)) != "file"]
     if absent:
-        raise DataError(f"{len(absent)} of {len(paths)} stimulus images are missing (e.g. {absent[0]}); unpack "
-                        f"the stimulus zip there or re-fetch the data set")
+        listed = f" listed in {stimulus_csv}" if stimulus_csv else ""
+        raise DataError(f"{len(absent)} of {len(paths)} stimulus images{listed} are missing or not image files "
+                        f"(e.g. {absent[0][0]}: {absent[0][1]}); unpack the stimulus zip there or re-fetch the data "
+                        f"set")
 
     strat = spec.stratification if stratification == "default" else stratification
     strata = None
@@ -468,7 +480,8 @@ class NeuralDataset:
         da, path = self.assembly()
         table, csv = self.stimulus_table()
         try:
-            return region_data(da, region, self.spec, table, self.images_dir(csv), where=str(path), **kwargs)
+            return region_data(da, region, self.spec, table, self.images_dir(csv), where=str(path),
+                               stimulus_csv=csv, **kwargs)
         finally:
             da.close()
 
