@@ -1,0 +1,220 @@
+"""The layer-by-layer benchmark, written once (as Brain-Score's ``NeuralBenchmark`` is shared).
+
+A subclass supplies its data and how one layer is scored; this class runs the engine over every
+scoreable layer in one pass, builds the per-layer table, picks the best layer and fills the score's
+provenance. A whole benchmark::
+
+    class MeanActivation(LayerBenchmark):
+        identifier = "mean-activation"
+
+        def load(self, options):
+            return Stimuli.from_folder(options.data_root)
+
+        def stimuli(self, loaded, options):
+            return loaded
+
+        def score_layer(self, X, context):
+            return {"value": float(X[context.keep].mean())}
+
+``data(options)`` defaults to the stimuli's content fingerprint plus :meth:`data_parts`.
+"""
+from __future__ import annotations
+
+import difflib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .arguments import Arg
+from .benchmark import Benchmark, RunOptions
+from .errors import OptionError
+from .fingerprint import DataInfo, digest
+from .model import MIN_UNITS, Model
+from .scores import Score
+from .stimuli import Stimuli, reference_set
+
+__all__ = ["LayerBenchmark", "Context", "ENGINE_ARGS", "LAYERS_ARG", "parse_layers", "check_layers"]
+
+
+def parse_layers(layers: Any) -> list[str] | None:
+    """``"layer1+layer4.1"`` (or a list) → ["layer1", "layer4.1"]; checked against the model when it runs."""
+    if layers is None:
+        return None
+    if isinstance(layers, (list, tuple)):
+        names = [str(s).strip() for s in layers if str(s).strip()]
+    else:
+        names = [s.strip() for s in str(layers).replace(";", "+").split("+") if s.strip()]
+    if not names:
+        raise ValueError("give layer names joined by +")
+    return names
+
+
+def reference_folder(value: Any) -> str | None:
+    """A folder of reference images for the PCA fit (None: drawn from the stimuli)."""
+    if value in (None, "stimuli"):
+        return None
+    p = Path(str(value)).expanduser()
+    if not p.is_dir():
+        raise ValueError(f"{p} is not a folder")
+    return str(p.resolve())
+
+
+def check_layers(model: Model, layers: Sequence[str], image_size: int | None = None) -> None:
+    """Every requested layer is one of the model's modules with an output (one line naming the first that
+    is not, with close matches)."""
+    known = [li.name for li in model.layer_info(image_size)]
+    for name in layers:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise OptionError(f"--benchmark-args layers: {model.identifier} has no layer {name!r}{hint}")
+
+
+#: the engine's arguments, shared by every layer-by-layer benchmark
+ENGINE_ARGS = (
+    Arg("pca", int, 1000, "PCA components per layer (0: no reduction)", min=0),
+    Arg("reference", reference_folder, None, "folder of images to fit the PCA on (default: drawn from the stimuli)",
+        expect="a folder of images"),
+    Arg("reference_size", int, 1000, "number of reference images", min=2),
+    Arg("min_units", int, MIN_UNITS, "layers with fewer output units are not scored", min=1),
+    Arg("image_size", int, None, "input size (default: the model's own)", min=8, max=4096),
+)
+LAYERS_ARG = Arg("layers", parse_layers, None, "score only these layers (joined by +)", expect="layer names joined by +")
+
+
+@dataclass
+class Context:
+    """What :meth:`LayerBenchmark.prepare` hands each layer's scoring: the rows that decoded (``keep``) and
+    whatever the benchmark prepared once for all layers (targets, folds, metrics)."""
+
+    keep: np.ndarray  # bool per stimulus: False where the image could not be decoded (--skip-bad-images)
+    device: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["extra"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class LayerBenchmark(Benchmark):
+    """Base class of benchmarks that score every layer; see the module docstring."""
+
+    arguments = (*ENGINE_ARGS, LAYERS_ARG)
+    #: the engine class (a subclass may present stimuli differently, e.g. on a screen)
+    extractor_class = None
+
+    def __init__(self, pca: int = 1000, reference: str | None = None, reference_size: int = 1000,
+                 min_units: int = MIN_UNITS, layers: Any = None, image_size: int | None = None):
+        self.pca = int(pca or 0)
+        self.reference = reference
+        self.reference_size = int(reference_size)
+        self.min_units = int(min_units)
+        self.layer_names = parse_layers(layers)
+        self.image_size = image_size
+        self._loaded: dict = {}
+
+    def engine_config(self) -> dict[str, Any]:
+        """The engine's settings as keyed (no paths: a reference folder is keyed by its content)."""
+        return {"pca": self.pca, "reference": "folder" if self.reference else "stimuli",
+                "reference_size": self.reference_size, "min_units": self.min_units,
+                "layers": self.layer_names, "image_size": self.image_size}
+
+    def config(self) -> dict[str, Any]:
+        return self.engine_config()
+
+    # -- what a subclass supplies ------------------------------------------------------------------
+    def load(self, options: RunOptions) -> Any:
+        """Read the data set (once per data root and ``--limit``; :meth:`loaded` caches it)."""
+        raise NotImplementedError
+
+    def stimuli(self, loaded: Any, options: RunOptions) -> Stimuli:
+        """The images to run through the model."""
+        raise NotImplementedError
+
+    def prepare(self, loaded: Any, stimuli: Stimuli, context: Context, options: RunOptions) -> Context:
+        """Anything computed once for all layers (targets, cross-validation plan, metrics)."""
+        return context
+
+    def score_layer(self, X: np.ndarray, context: Context) -> dict[str, Any]:
+        """One layer's row: at least ``value``; ``error``, ``raw``, ``splits`` and more as the benchmark has them.
+        ``X`` is (stimuli × features), zeros in the rows ``context.keep`` marks as undecodable."""
+        raise NotImplementedError
+
+    def rank(self, row: dict[str, Any]) -> float:
+        """What picks the best layer (default: its value)."""
+        return row["value"]
+
+    def summary(self, best: dict[str, Any], context: Context) -> dict[str, Any]:
+        """The score's fields from the best layer's row: value, error, ceiling, raw, splits, meta."""
+        return {}
+
+    def data_parts(self, loaded: Any, options: RunOptions) -> dict[str, str]:
+        """Fingerprints of what besides the stimuli' bytes a run reads (targets, recordings)."""
+        return {}
+
+    # -- written once ------------------------------------------------------------------------------
+    def loaded(self, options: RunOptions) -> Any:
+        key = (str(options.data_root), options.limit)
+        if key not in self._loaded:
+            self._loaded = {key: self.load(options)}
+        return self._loaded[key]
+
+    def reference_set(self, stimuli: Stimuli) -> Stimuli:
+        return reference_set(stimuli, self.reference, self.reference_size)
+
+    def data(self, options: RunOptions) -> DataInfo:
+        loaded = self.loaded(options)
+        stimuli = self.stimuli(loaded, options)
+        pieces = {"stimuli": stimuli.digest(), **self.data_parts(loaded, options)}
+        if self.pca and self.reference:
+            pieces["reference"] = self.reference_set(stimuli).digest()
+        return DataInfo(name=self.identifier, fingerprint=digest(sorted(pieces.items())),
+                        counts={"stimuli": len(stimuli)}, root=str(options.data_root or ""), parts=pieces)
+
+    def run(self, model: Model, options: RunOptions) -> Score:
+        from tqdm.auto import tqdm
+
+        from .activations import Extractor
+
+        t_all = time.perf_counter()
+        loaded = self.loaded(options)
+        stimuli = self.stimuli(loaded, options)
+        layers = self.layer_names or model.layers(self.min_units, self.image_size)
+        check_layers(model, layers, self.image_size)
+        excluded = model.excluded_layers(self.min_units, self.image_size)
+        engine = (self.extractor_class or Extractor).for_run(
+            model, options, n_components=self.pca or None,
+            reference=self.reference_set(stimuli) if self.pca else None, image_size=self.image_size)
+        acts = engine.extract(stimuli, layers)
+        bad = set(acts.bad)
+        context = self.prepare(loaded, stimuli, Context(np.array([s not in bad for s in stimuli.ids], dtype=bool),
+                                                        engine.device), options)
+        t0 = time.perf_counter()
+        table = []
+        for name in tqdm(layers, desc=f"{model.identifier}: {self.identifier}", unit="layer",
+                         disable=not options.progress, leave=False):
+            row = self.score_layer(np.asarray(acts[name]), context)
+            table.append({"layer": name, **row, "dims": int(acts[name].shape[1])})
+        score_s = time.perf_counter() - t0
+        best = max(table, key=lambda r: r_ if np.isfinite(r_ := _num(self.rank(r))) else -np.inf)
+        out = self.summary(best, context)
+        meta = {"layer": best["layer"], "n_stimuli": int(context.keep.sum()), "skipped_images": sorted(bad),
+                "excluded_layers": [{"layer": n, "units": u} for n, u in excluded],
+                "timings": {**engine.timings, "pls_s": score_s, "total_s": time.perf_counter() - t_all},
+                "activation_passes": engine.passes, **out.get("meta", {})}
+        return Score(model=model.identifier, benchmark=self.identifier, benchmark_version=str(self.version),
+                     value=out.get("value", best["value"]), error=out.get("error", best.get("error")),
+                     ceiling=out.get("ceiling"), raw=out.get("raw", best.get("raw", best["value"])),
+                     layers=table, splits=out.get("splits", []), meta=meta)
+
+
+def _num(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
