@@ -68,9 +68,9 @@ def main() -> None:
 
     from memscore.activations import resolve_device
     from memscore.images import load_image
-    from memscore_plugins.benchmarks.finetune_trainer import (BaseImages, EpochSampler, Finetuner, ImageCache,
+    from memscore_plugins.benchmarks.finetune.trainer import (BaseImages, EpochSampler, Finetuner, ImageCache,
                                                              Recipe, atomic_save, cpu_state, make_optimizer)
-    from memscore_plugins.models.torchvision_models import build
+    from memscore_plugins.models.torchvision.models import build
 
     tmp = Path(tempfile.mkdtemp(prefix="memscore-ftbench-"))
     load0 = os.getloadavg()

@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     import torch
 
     from memscore import modelinfo
-    from memscore_plugins.models import zoo
+    from memscore_plugins.models.zoo import table as zoo
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rows = []

@@ -6,7 +6,7 @@ evenly over depth) for every region of a MajajHong-sized synthetic BrainIO assem
 ``benchmarks/neural_speed.py``), plus each region's split-half ceiling.
 
 * **memscore** (this interpreter, the project venv): the code path of the ``neural-*`` benchmarks —
-  ``memscore_plugins.benchmarks.neural_data.load_region`` for the data, then
+  ``memscore_plugins.benchmarks.neural.data.load_region`` for the data, then
   ``neural_predictivity.splits`` + ``predictivity_layers`` (PLS-25, 10 stratified 90/10 splits, Pearson per
   site, median, mean) per layer and ``neural_predictivity.ceiling`` per region.
 * **brainscore_vision** (a subprocess under ``--brainscore-python``, default ``/tmp/bsvenv/bin/python``,
@@ -287,9 +287,9 @@ def main() -> None:
 
     import torch
 
-    from memscore_plugins.benchmarks.neural_data import load_region
-    from memscore_plugins.metrics import neural_predictivity as npred
-    from memscore_plugins.metrics import pls as _pls  # noqa: F401 - imported outside the timers
+    from memscore_plugins.benchmarks.neural.data import load_region
+    from memscore_plugins.metrics.neural import predictivity as npred
+    from memscore_plugins.metrics.pls import pls as _pls  # noqa: F401 - imported outside the timers
 
     data = {r: load_region(r, dataset=str(manifest)) for r in regions}
     first = data[regions[0]]

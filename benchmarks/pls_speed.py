@@ -20,7 +20,9 @@ import torch
 from sklearn.cross_decomposition import PLSRegression as SkPLS
 from threadpoolctl import threadpool_info
 
-from memscore_plugins.metrics.pls import Fold, PLSRegression, fit_predict
+from memscore_plugins.metrics.pls.pls import Fold
+from memscore_plugins.metrics.pls.pls import PLSRegression
+from memscore_plugins.metrics.pls.pls import fit_predict
 
 
 def _timed(f):

@@ -43,6 +43,8 @@ def plugins(as_json):
         return
     for i in infos:
         status = click.style("error: " + i.error, fg="red") if i.error else "ok"
+        if i.slow:
+            status += " — " + click.style(f"slow import: {i.load_s:.1f} s", fg="yellow")
         click.echo(f"{i.name} {i.version} ({i.module}) — {status}")
         for kind, names in i.registered.items():
             click.echo(f"    {kind}: {', '.join(names)}")
@@ -278,15 +280,36 @@ def _table(header, rows) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
-def _add_subsystem_commands() -> None:
-    from .commands.analyze import analyze
-    from .commands.predict import predict
+def _add_plugin_commands() -> None:
+    """Commands that plugins contribute through the ``register_commands`` hook (``analyze``, ``predict``, a
+    third party's own). A plugin whose hook fails, or that would replace an existing command, is reported by
+    ``memscore plugins`` and skipped; the other commands work."""
+    from .pluginmanager import get_plugins
 
-    main.add_command(analyze)
-    main.add_command(predict)
+    plugins = get_plugins()
+    for impl in plugins.pm.hook.register_commands.get_hookimpls():
+        before = dict(main.commands)
+        info = plugins.info.get(impl.plugin_name)
+        try:
+            impl.function(cli=main)
+        except Exception as exc:  # noqa: BLE001 - one broken plugin never takes the CLI down
+            main.commands.clear()
+            main.commands.update(before)
+            if info is not None:
+                info.error = "; ".join(filter(None, [info.error, f"register_commands: {type(exc).__name__}: {exc}"]))
+            continue
+        clashes = [n for n in before if main.commands.get(n) is not before[n]]
+        if clashes:
+            main.commands.clear()
+            main.commands.update(before)
+            if info is not None:
+                info.error = "; ".join(filter(None, [info.error, f"command {clashes[0]!r} already exists; not replaced"]))
+            continue
+        if info is not None:
+            info.registered.setdefault("commands", []).extend(n for n in main.commands if n not in before)
 
 
-_add_subsystem_commands()
+_add_plugin_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -34,5 +34,10 @@ class MemscoreSpec:
         """Register metric factories: ``factory(**metric_args) -> metric``."""
 
     @hookspec
+    def register_commands(self, cli):
+        """Add click commands or groups to the ``memscore`` command line (``cli.add_command(...)``),
+        as llm's ``register_commands``; keep the import of heavy modules inside the command."""
+
+    @hookspec
     def register_datasets(self, register):
         """Register data sets: ``factory(**args) -> Dataset`` (used by ``memscore data``)."""

@@ -2,13 +2,23 @@
 
 Built-in plugins are found exactly like third-party ones (they are entry points of the ``memscore``
 distribution). A plugin that fails to import or whose hook raises is recorded in
-:attr:`PluginInfo.error` and skipped; other plugins and commands carry on. ``MEMSCORE_PLUGINS``
-(comma-separated entry-point names) restricts which plugins load.
+:attr:`PluginInfo.error` and skipped; other plugins and commands carry on. That includes a plugin that
+calls ``sys.exit`` (argparse on import, say) or raises ``KeyboardInterrupt``/``GeneratorExit`` itself;
+a real Ctrl-C while plugins load still interrupts. What a plugin prints while it loads or while its
+hooks run goes to stderr, so JSON on stdout stays JSON. ``MEMSCORE_PLUGINS`` (comma-separated
+entry-point names) restricts which plugins load; names that match no entry point are warned about on
+stderr. A plugin whose import and registration take longer than ``MEMSCORE_SLOW_PLUGIN_S`` seconds
+(default 1) is flagged as slow.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-import traceback
+import signal
+import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -35,11 +45,14 @@ class PluginInfo:
     distribution: str = ""
     error: str = ""  # one line; empty when the plugin loaded
     registered: dict[str, list[str]] = field(default_factory=dict)
+    load_s: float = 0.0  # seconds to import the entry point and run its registration hooks
+    slow: bool = False  # load_s above the threshold (MEMSCORE_SLOW_PLUGIN_S, default 1 s)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "module": self.module, "version": self.version,
             "distribution": self.distribution, "error": self.error, "registered": self.registered,
+            "load_s": round(self.load_s, 3), "slow": self.slow,
         }
 
 
@@ -51,6 +64,7 @@ class Plugins:
         self.pm.add_hookspecs(MemscoreSpec)
         self.registry = Registry()
         self.info: dict[str, PluginInfo] = {}
+        self.warnings: list[str] = []  # one line each, also printed on stderr when they arise
 
     def add(self, name: str, obj: Any, *, module: str = "", version: str = "", distribution: str = "") -> PluginInfo:
         """Register an already-imported plugin object (module or instance) and run its hooks."""
@@ -62,6 +76,7 @@ class Plugins:
         except Exception as exc:  # bad hookimpl signature, duplicate plugin name, ...
             info.error = _one_line(exc)
             return info
+        _guard_hookimpls(self.pm, name)
         for kind, hook in HOOKS.items():
             for impl in getattr(self.pm.hook, hook).get_hookimpls():
                 if impl.plugin_name != name:
@@ -79,7 +94,16 @@ class Plugins:
         return info
 
     def load_entry_points(self, allowed: set[str] | None = None) -> None:
-        for ep in sorted(entry_points(group=PROJECT), key=lambda e: e.name):
+        eps = sorted(entry_points(group=PROJECT), key=lambda e: e.name)
+        if allowed is not None:
+            missing = sorted(allowed - {ep.name for ep in eps})
+            if missing:
+                existing = ", ".join(sorted({ep.name for ep in eps})) or "none"
+                self.warnings.append(f"MEMSCORE_PLUGINS names no installed plugin "
+                                     f"{', '.join(map(repr, missing))}; installed: {existing}")
+                print(f"memscore: warning: {self.warnings[-1]}", file=sys.stderr)
+        slow_s = _slow_threshold()
+        for ep in eps:
             if allowed is not None and ep.name not in allowed:
                 continue
             if ep.name in self.info:
@@ -87,15 +111,25 @@ class Plugins:
             dist = getattr(ep, "dist", None)
             version = getattr(dist, "version", "") if dist else ""
             dname = getattr(dist, "name", "") if dist else ""
+            t0 = time.perf_counter()
             try:
-                obj = ep.load()
+                with _WATCH, contextlib.redirect_stdout(sys.stderr):
+                    obj = ep.load()
             except Exception as exc:
-                self.info[ep.name] = PluginInfo(
-                    name=ep.name, module=ep.value, version=version, distribution=dname,
-                    error=f"import failed: {_one_line(exc)}",
-                )
-                continue
-            self.add(ep.name, obj, module=ep.value, version=version, distribution=dname)
+                error = f"import failed: {_one_line(exc)}"
+            except _PLUGIN_ABORTS as exc:
+                if _WATCH.is_user_interrupt(exc):
+                    raise
+                error = f"import failed: {_one_line(exc)}"
+            else:
+                error = ""
+            if error:
+                info = self.info[ep.name] = PluginInfo(
+                    name=ep.name, module=ep.value, version=version, distribution=dname, error=error)
+            else:
+                info = self.add(ep.name, obj, module=ep.value, version=version, distribution=dname)
+            info.load_s = time.perf_counter() - t0
+            info.slow = info.load_s > slow_s
 
 
 class _Tolerant:
@@ -119,8 +153,111 @@ class _Tolerant:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    if isinstance(exc, PluginAbort) and exc.__cause__ is not None:
+        return _one_line(exc.__cause__)
+    if isinstance(exc, SystemExit):  # sys.exit(2) from argparse, sys.exit("message"), ...
+        code = "" if exc.code is None else repr(exc.code) if isinstance(exc.code, str) else str(exc.code)
+        return f"SystemExit: the plugin called sys.exit({code.splitlines()[0] if code else ''})"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+#: what plugin code may raise that is no ``Exception`` but must not end memscore
+_PLUGIN_ABORTS = (SystemExit, KeyboardInterrupt, GeneratorExit)
+
+
+class PluginAbort(RuntimeError):
+    """A plugin's hook raised SystemExit, KeyboardInterrupt or GeneratorExit (the ``__cause__``)."""
+
+
+class _InterruptWatch:
+    """Tells a real Ctrl-C from a ``KeyboardInterrupt`` that plugin code raised itself.
+
+    While active (re-entrant, main thread), SIGINT goes through a handler that notes it and then
+    raises ``KeyboardInterrupt`` as Python's default handler does. Where the handler cannot be
+    installed (someone else's SIGINT handler) every ``KeyboardInterrupt`` counts as the user's.
+    """
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._old: Any = None
+        self.user = False  # SIGINT arrived while active
+        self.known = False  # whether a KeyboardInterrupt without SIGINT can be blamed on the plugin
+
+    def __enter__(self) -> "_InterruptWatch":
+        if self._depth == 0:
+            self.user, self.known, self._old = False, False, None
+            if threading.current_thread() is not threading.main_thread():
+                self.known = True  # SIGINT only ever interrupts the main thread
+            else:
+                try:
+                    current = signal.getsignal(signal.SIGINT)
+                    if current is signal.default_int_handler:
+                        signal.signal(signal.SIGINT, self._handler)
+                        self._old, self.known = current, True
+                    elif current == signal.SIG_IGN:
+                        self.known = True
+                except (ValueError, OSError, TypeError):
+                    pass
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._old is not None:
+            try:
+                if signal.getsignal(signal.SIGINT) == self._handler:  # a plugin may have set its own
+                    signal.signal(signal.SIGINT, self._old)
+            except (ValueError, OSError, TypeError):
+                pass
+            self._old = None
+
+    def _handler(self, signum, frame):
+        self.user = True
+        raise KeyboardInterrupt
+
+    def is_user_interrupt(self, exc: BaseException) -> bool:
+        return isinstance(exc, KeyboardInterrupt) and (self.user or not self.known)
+
+
+_WATCH = _InterruptWatch()
+
+
+def _guarded(fn):
+    """Run a plugin's hook with its stdout on stderr; its SystemExit & co. become :class:`PluginAbort`."""
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            with _WATCH, contextlib.redirect_stdout(sys.stderr):
+                return fn(*args, **kwargs)
+        except _PLUGIN_ABORTS as exc:
+            if _WATCH.is_user_interrupt(exc):
+                raise
+            raise PluginAbort(_one_line(exc)) from exc
+
+    call.__memscore_guarded__ = True
+    return call
+
+
+def _guard_hookimpls(pm: pluggy.PluginManager, name: str) -> None:
+    """Wrap every hook implementation of plugin ``name`` (also ``register_commands``, which cli.py
+    calls and guards with ``except Exception``) in :func:`_guarded`."""
+    for caller in vars(pm.hook).values():
+        if not isinstance(caller, pluggy.HookCaller):
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.plugin_name != name or impl.wrapper or impl.hookwrapper:
+                continue  # new-style/old-style wrappers are generators: leave them alone
+            if not getattr(impl.function, "__memscore_guarded__", False):
+                impl.function = _guarded(impl.function)
+
+
+def _slow_threshold() -> float:
+    try:
+        return float(os.environ.get("MEMSCORE_SLOW_PLUGIN_S", "") or 1.0)
+    except ValueError:
+        return 1.0
 
 
 _PLUGINS: Plugins | None = None

@@ -23,7 +23,8 @@ class Entry:
     plugin: str
     description: str = ""
     tags: tuple[str, ...] = ()
-    version: str = ""
+    version: str = ""  # the entry's own version (``register(..., version=)``), else the plugin's
+    plugin_version: str = ""  # always the version of the distribution that provides ``plugin``
     available: bool = True
     reason: str = ""  # why it is unavailable
     params: dict[str, Any] = field(default_factory=dict)  # fixed kwargs passed to the factory
@@ -57,6 +58,7 @@ class Entry:
             "plugin": self.plugin,
             "tags": list(self.tags),
             "version": self.version,
+            "plugin_version": self.plugin_version,
             "available": self.available,
             "reason": self.reason,
             **({"meta": self.meta} if self.meta else {}),
@@ -86,7 +88,7 @@ class Registrar:
         entry = Entry(
             kind=self._kind, name=name, factory=factory, plugin=self._plugin,
             description=description, tags=tuple(tags), version=version or self._version,
-            available=available, reason=reason, params=dict(params or {}), meta=meta,
+            plugin_version=self._version, available=available, reason=reason, params=dict(params or {}), meta=meta,
             prefix=_prefix,
         )
         self._registry.add(entry)
@@ -109,18 +111,47 @@ class Registry:
         return Registrar(self, kind, plugin, version)
 
     def add(self, entry: Entry) -> None:
+        """Store ``entry``; raise :class:`DuplicateNameError` if another plugin claims the same name.
+
+        Conflicts are: the same exact name (or the same prefix) from two plugins, and an exact name
+        ``fam:x`` from one plugin falling inside the prefix family ``fam`` of another, in either
+        order. The conflicting exact name becomes unusable (listed as unavailable, :meth:`get`
+        raises); a prefix family stays usable for its other names. One plugin may register both a
+        prefix and exact names inside it (the exact entry wins there).
+        """
         if entry.kind not in KINDS:
             raise ValueError(f"unknown kind {entry.kind!r}")
         table = self._prefixes if entry.prefix else self._entries
         old = table[entry.kind].get(entry.name)
         if old is not None:
             # Neither wins silently: the name becomes unusable until one plugin goes away.
-            msg = (f"{entry.kind} {entry.name!r} is registered by both plugin {old.plugin!r} and "
-                   f"plugin {entry.plugin!r}; uninstall one or restrict with MEMSCORE_PLUGINS")
+            msg = _both(entry.kind, entry.name, repr(old.plugin), repr(entry.plugin))
             self.conflicts[entry.kind][entry.name] = msg
             old.available, old.reason = False, msg
             raise DuplicateNameError(msg)
+        msgs = []
+        if entry.prefix:
+            # exact names already registered by other plugins inside this new family
+            for name, exact in self._entries[entry.kind].items():
+                if _family(name) == entry.name and exact.plugin != entry.plugin:
+                    msg = _both(entry.kind, name, repr(exact.plugin),
+                                f"{entry.plugin!r} (its prefix '{entry.name}:')")
+                    self.conflicts[entry.kind][name] = msg
+                    exact.available, exact.reason = False, msg
+                    msgs.append(msg)
+        else:
+            fam = self._prefixes[entry.kind].get(_family(entry.name) or "")
+            if fam is not None and fam.plugin != entry.plugin:
+                msg = _both(entry.kind, entry.name, f"{fam.plugin!r} (its prefix '{fam.name}:')",
+                            repr(entry.plugin))
+                self.conflicts[entry.kind][entry.name] = msg
+                entry.available, entry.reason = False, msg
+                msgs.append(msg)
+        # stored even on a family conflict: a prefix keeps serving its other names, and the exact
+        # name shows up in listings as unavailable with the reason
         table[entry.kind][entry.name] = entry
+        if msgs:
+            raise DuplicateNameError("; ".join(msgs))
 
     def entries(self, kind: str, tag: str | None = None) -> list[Entry]:
         out = sorted(self._entries[kind].values(), key=lambda e: e.name)
@@ -143,3 +174,14 @@ class Registry:
 
     def names(self, kind: str) -> list[str]:
         return [e.name for e in self.entries(kind)]
+
+
+def _family(name: str) -> str | None:
+    """The prefix family an exact name would resolve through in :meth:`Registry.get` (``fam:x`` -> ``fam``)."""
+    head, sep, rest = name.partition(":")
+    return head if sep and rest else None
+
+
+def _both(kind: str, name: str, first: str, second: str) -> str:
+    return (f"{kind} {name!r} is registered by both plugin {first} and plugin {second}; "
+            f"uninstall one or restrict with MEMSCORE_PLUGINS")

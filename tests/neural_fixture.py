@@ -83,7 +83,7 @@ def build_neural(root: Path, model, *, n_objects: int = 8, per_object: int = 20,
     from PIL import Image
 
     from memscore.stimuli import Stimuli
-    from memscore_plugins.benchmarks.neural import ScreenExtractor
+    from memscore_plugins.benchmarks.neural.benchmark import ScreenExtractor
 
     root = Path(root)
     rng = np.random.default_rng(seed)

@@ -11,7 +11,7 @@ from memscore.activations import Extractor, fit_pca_from
 from memscore.errors import DataError
 from memscore.images import load_image
 from memscore.stimuli import Stimuli
-from memscore_plugins.models.torchvision_models import build
+from memscore_plugins.models.torchvision.models import build
 
 SIZE = 48
 

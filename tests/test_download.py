@@ -15,7 +15,7 @@ from lamem_fixture import build_lamem
 import memscore.download as dl
 from memscore.download import download, unpack
 from memscore.errors import DataError
-from memscore_plugins.benchmarks.lamem_data import LaMem
+from memscore_plugins.benchmarks.lamem.data import LaMem
 
 
 class Server:

@@ -284,7 +284,7 @@ def test_lamem_fault_is_one_line(tree, case):
                                   "non-utf8-bytes", "score-nan", "duplicate-in-one-file"])
 def test_lamem_fault_through_the_api(tree, case):
     """The same faults from Python: a DataError with one line (reading split 1, images checked)."""
-    from memscore_plugins.benchmarks.lamem_data import LaMem
+    from memscore_plugins.benchmarks.lamem.data import LaMem
 
     names = LAMEM_CASES[case](tree)
     with pytest.raises(DataError) as e:
@@ -353,7 +353,7 @@ def test_read_part_refuses_special_files(tree, make):
     """read_part goes straight to the file (no check() first): it too must refuse without blocking."""
     name, kind = make(tree)
     part = "val" if "val_" in str(name) else "train"
-    api = ("from memscore_plugins.benchmarks.lamem_data import LaMem\n"
+    api = ("from memscore_plugins.benchmarks.lamem.data import LaMem\n"
            "from memscore.errors import DataError\n"
            "try:\n"
            f"    LaMem(sys.argv[1]).read_part({part!r}, 1, check_images=False)\n"
@@ -425,7 +425,7 @@ def _neural(root: Path, filenames: dict[str, str] | None = None) -> Path:
 
 
 def test_neural_fixture_loads(tmp_path):
-    from memscore_plugins.benchmarks.neural_data import load_region
+    from memscore_plugins.benchmarks.neural.data import load_region
 
     rd = load_region("IT", dataset=str(_neural(tmp_path / "n")))
     assert len(rd) == 4 and all(Path(p).is_file() for p in rd.stimuli.paths)
@@ -439,7 +439,7 @@ def test_neural_fixture_loads(tmp_path):
     ("..", "not a file name"),
 ], ids=["dotdot", "dotdot-inside", "absolute", "windows-dotdot", "bare-dotdot"])
 def test_neural_stimulus_path_must_stay_inside(tmp_path, entry, why):
-    from memscore_plugins.benchmarks.neural_data import load_region
+    from memscore_plugins.benchmarks.neural.data import load_region
 
     outside = tmp_path / "outside.png"  # exists: an escape would otherwise succeed silently
     shutil.copy(Path(__file__), outside)
@@ -453,7 +453,7 @@ def test_neural_stimulus_path_must_stay_inside(tmp_path, entry, why):
 
 
 def test_neural_stimulus_that_is_a_folder(tmp_path):
-    from memscore_plugins.benchmarks.neural_data import load_region
+    from memscore_plugins.benchmarks.neural.data import load_region
 
     manifest = _neural(tmp_path / "n", {"s1": "sub"})
     (tmp_path / "n" / "images" / "sub").mkdir()

@@ -60,7 +60,7 @@ def test_lamem_pls_with_a_third_party_ridge_equals_sklearn(ridge, tmp_path):
     # the reference: the same cached features, sklearn Ridge, scipy's Spearman
     from sklearn.linear_model import Ridge
 
-    from memscore_plugins.benchmarks.lamem_data import LaMem
+    from memscore_plugins.benchmarks.lamem.data import LaMem
 
     bench = memscore.load_benchmark("lamem-pls", **{**args, "regression": "ridge"})
     from memscore.benchmark import RunOptions
@@ -93,7 +93,7 @@ def test_unknown_metric_name_is_one_line(tmp_path):
 
 
 def test_split_half_ceiling_metric_equals_the_function():
-    from memscore_plugins.metrics import neural_predictivity as npred
+    from memscore_plugins.metrics.neural import predictivity as npred
 
     rng = np.random.default_rng(0)
     n_stim, reps, sites = 30, 6, 5

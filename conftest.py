@@ -1,0 +1,23 @@
+"""Shared fixtures for the core's tests (tests/) and each plugin's tests (plugins/<kind>/<name>/test_*.py):
+every test gets its own $MEMSCORE_HOME, so nothing touches the user's store; the fixture builders in tests/
+(lamem_fixture, neural_fixture, ...) import as plain modules."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent / "tests"
+sys.path.insert(0, str(TESTS))  # fixture builders (lamem_fixture, ...) import as plain modules
+
+
+@pytest.fixture(autouse=True)
+def memscore_home(tmp_path, monkeypatch):
+    home = tmp_path / "memscore-home"
+    monkeypatch.setenv("MEMSCORE_HOME", str(home))
+    monkeypatch.delenv("MEMSCORE_PLUGINS", raising=False)
+    monkeypatch.delenv("MEMSCORE_LAMEM", raising=False)
+    monkeypatch.setenv("MEMSCORE_MEMORY_GB", os.environ.get("MEMSCORE_TEST_MEMORY_GB", "4"))
+    return home

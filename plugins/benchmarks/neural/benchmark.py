@@ -1,0 +1,269 @@
+"""`neural-v1`, `neural-v2`, `neural-v4`, `neural-it`: every layer's Brain-Score neural predictivity.
+
+The region's public recordings (V1/V2: FreemanZiemba2013.public, V4/IT: MajajHong2015.public; see
+:mod:`.neural_data`) are averaged over the data set's time window and over repetitions. The stimuli are placed
+on the model's screen (:mod:`.screen`: the data set's visual degrees inside the model's field, default 8°)
+and fed to the activation engine in one pass for all scoreable layers, each PCA-reduced to at most 1000
+dimensions on a reference set (default: the benchmark's own placed stimuli, at most ``reference_size``;
+``reference=PATH`` takes a folder of images instead). The model's input is the whole screen resized to its
+input size, as Brain-Score's PyTorch wrapper does (no centre crop).
+
+Each layer is scored with :mod:`memscore_plugins.metrics.neural.predictivity` (PLS-25, 10 stratified 90/10
+splits, Pearson per site, median over sites, mean over splits) and normalised by the split-half ceiling
+as ``brainscore_vision`` does today: ``r² / ceiling``. The model **commits** the layer with the highest raw r
+to the region (``Score.meta["layer"]``); its ceiled value is the benchmark score.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memscore.activations import Extractor
+from memscore.arguments import Arg
+from memscore.benchmark import RunOptions
+from memscore.layerwise import Context, LayerBenchmark
+from memscore.errors import DataError, OptionError
+from memscore.fingerprint import DataInfo, digest
+from memscore.model import MIN_UNITS, Model
+from memscore.scores import Score
+from memscore.stimuli import Stimuli, reference_set
+
+
+REGIONS = ("V1", "V2", "V4", "IT")
+MODEL_DEGREES = 8  # Brain-Score's default field of view of a model
+
+
+class ScreenExtractor(Extractor):
+    """The engine with Brain-Score's screen input (whole image resized to the input size); keyed apart."""
+
+    def __init__(self, model: Model, **kwargs):
+        from memscore_plugins.benchmarks.neural.screen import screen_transform
+
+        super().__init__(model, **kwargs)
+        self.transform = screen_transform(model, self.image_size)
+
+    def _model_key(self) -> dict:
+        return {**super()._model_key(), "input": "screen-resize"}
+
+
+def _window(value: Any) -> tuple[float, float] | None:
+    if value in (None, "", "default"):
+        return None
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        lo, hi = (float(v) for v in value)
+    else:
+        try:
+            lo, hi = (float(v) for v in str(value).replace(":", "-").replace("+", "-").split("-"))
+        except ValueError:
+            raise ValueError("give <start>-<end> in ms") from None
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+        raise ValueError("the end must come after the start")
+    return lo, hi
+
+
+def _dataset(value: Any) -> str | None:
+    """A built-in data set name or a BrainIO JSON manifest file."""
+    if value in (None, ""):
+        return None
+    s = str(value)
+    if s.endswith(".json") and not Path(s).expanduser().is_file():
+        raise ValueError(f"no manifest file {s}")
+    return s
+
+
+class NeuralBenchmark(LayerBenchmark):
+    version = "1"
+    extractor_class = ScreenExtractor
+    arguments = (
+        Arg("region", str, None, "brain region (fixed by the registration)", choices=REGIONS),
+        Arg("dataset", _dataset, None, "data set name or BrainIO JSON manifest (default: the region's public one)",
+            expect="a data set name or a manifest .json file"),
+        Arg("source", str, "local", "read BrainIO files (local) or through brainscore_vision",
+            choices=("local", "brainscore")),
+        Arg("n_components", int, 25, "PLS components", min=1),
+        Arg("splits", int, 10, "cross-validation splits (stratified 90/10)", min=2, max=1000),
+        Arg("visual_degrees", float, MODEL_DEGREES, "the model's field of view in degrees", min=0.1, max=180),
+        Arg("time_window", _window, None, "response window in ms, e.g. 70-170 (default: the data set's)",
+            expect="<start>-<end> in ms, e.g. 70-170"),
+        Arg("stratification", str, "default", "stimulus column to stratify splits by (none: plain splits)"),
+        Arg("ceiling", str, "split-half", "ceiling (split-half: Brain-Score; none: raw r)",
+            choices=("split-half", "none")),
+        *LayerBenchmark.arguments,
+        Arg("regression", str, "pls", "regression metric inside neural-pls, by name"),
+    )
+
+    def __init__(self, region: str, dataset: str | None = None, source: str = "local", pca: int = 1000,
+                 reference: str | None = None, reference_size: int = 1000, n_components: int = 25,
+                 splits: int = 10, visual_degrees: float = MODEL_DEGREES, time_window: Any = None,
+                 stratification: str | None = "default", ceiling: str = "split-half", min_units: int = MIN_UNITS,
+                 layers: Any = None, image_size: int | None = None, regression: str = "pls"):
+        super().__init__(pca=pca, reference=reference, reference_size=reference_size, min_units=min_units,
+                         layers=layers, image_size=image_size)
+        self.regression = regression
+        region = str(region).upper()
+        if region not in REGIONS:
+            raise OptionError(f"region={region!r}: use one of {', '.join(REGIONS)}")
+        self.region = region
+        self.identifier = f"neural-{region.lower()}"
+        self.dataset = str(dataset) if dataset else None
+        self.source = source
+        self.n_components = int(n_components)
+        self.n_splits = int(splits)
+        self.visual_degrees = float(visual_degrees)
+        self.time_window = time_window if isinstance(time_window, tuple) or time_window is None \
+            else _window(time_window)
+        self.stratification = None if str(stratification).lower() in ("none", "") else stratification
+        self.ceiling_mode = ceiling
+
+    def config(self) -> dict[str, Any]:
+        # no paths: which recordings a run read is keyed by their content (data())
+        ds = self.dataset
+        if ds and ds.endswith(".json"):
+            ds = "manifest"
+        return {"region": self.region, "dataset": ds, "source": self.source, "n_components": self.n_components,
+                "splits": self.n_splits, "visual_degrees": self.visual_degrees,
+                "time_window": list(self.time_window) if self.time_window else None,
+                "stratification": self.stratification, "ceiling": self.ceiling_mode, **self.engine_config(),
+                **({"regression": self.regression} if self.regression != "pls" else {})}
+
+    # -- data ----------------------------------------------------------------------------------
+    def load(self, options: RunOptions):
+        """The region's data, its sites with missing responses, and the ceiling (model-independent: a bad
+        ceiling fails before any model runs)."""
+        from memscore.metrics import load_metric_for
+        from memscore_plugins.benchmarks.neural.data import load_region
+        from memscore_plugins.metrics.neural import predictivity as npred
+
+        data = load_region(self.region, data_root=options.data_root, dataset=self.dataset, source=self.source,
+                           time_window=self.time_window, stratification=self.stratification)
+        if options.limit:
+            data = data.subset(min(int(options.limit), len(data)))
+        bad_sites = ~np.isfinite(data.responses).all(axis=0)
+        if bad_sites.all():
+            raise DataError(f"{data.source}: every {self.region} site has missing responses")
+        ceil = None
+        if self.ceiling_mode == "split-half":  # a metric loaded by name like the predictivity
+            if data.trial_repetition is None:
+                raise DataError(f"{data.source} has no 'repetition' coordinate on presentation: the split-half "
+                                f"ceiling needs single-trial responses; use the un-averaged assembly, or "
+                                f"--benchmark-args ceiling=none to report raw r only")
+            labels = np.column_stack([data.trial_stimulus, data.trial_repetition])
+            plan = npred.ceiling_folds(data.trial_repetition, n_splits=self.n_splits)
+            ceil = npred.Ceiling(np.stack([r.per_target for r in
+                                           load_metric_for("split-half")(data.trials[:, ~bad_sites], labels, plan)]))
+            if not np.isfinite(ceil.value) or ceil.value <= 0:
+                raise DataError(f"{data.source}: the {self.region} split-half ceiling is {ceil.value:.3f}; the "
+                                f"responses are not reliable across repetitions")
+        if len(data) < 30:
+            raise OptionError(f"{self.identifier}: only {len(data)} stimuli (--limit too small?); the 10% test "
+                              f"sets need at least 30")
+        return data, bad_sites, ceil
+
+    def load_data(self, options: RunOptions):
+        data, bad_sites, _ = self.loaded(options)
+        return data, bad_sites
+
+    def stimuli(self, loaded, options: RunOptions) -> Stimuli:
+        """The stimuli placed on the model's screen (cached)."""
+        from memscore import paths
+        from memscore_plugins.benchmarks.neural.screen import place_on_screen
+
+        data = loaded[0]
+        if "placed" not in data.meta:
+            cache = Path(options.cache_dir) if options.cache_dir else paths.cache_dir()
+            data.meta["placed"] = place_on_screen(data.stimuli, data.spec.visual_degrees, self.visual_degrees, cache,
+                                                  name=data.spec.identifier, progress=options.progress)
+        return data.meta["placed"]
+
+    def data(self, options: RunOptions) -> DataInfo:
+        """The recordings' fingerprint: the responses as read (time window and repetitions applied), the
+        sites, the stimulus images' bytes and their visual degrees, the PCA reference folder's images."""
+        data, bad_sites, _ = self.loaded(options)
+        pieces = {
+            "responses": digest(data.responses, data.trials, data.trial_stimulus, data.trial_repetition,
+                                [str(s) for s in data.site_ids], data.strata,
+                                [list(b) for b in data.time_bins]),
+            "stimuli": data.stimuli.digest(),
+            "visual_degrees": digest(data.spec.visual_degrees),
+        }
+        if self.pca and self.reference:
+            pieces["reference"] = Stimuli.from_folder(self.reference, limit=self.reference_size).digest()
+        return DataInfo(name=data.spec.identifier, fingerprint=digest(sorted(pieces.items())), root=str(data.source),
+                        counts={"stimuli": len(data), "sites": int(len(data.site_ids)),
+                                "presentations": int(len(data.trial_stimulus))}, parts=pieces)
+
+    def reference_set(self, stimuli: Stimuli) -> Stimuli:
+        return reference_set(stimuli, self.reference, self.reference_size)
+
+    # -- scoring -------------------------------------------------------------------------------
+    def prepare(self, loaded, stimuli: Stimuli, context: Context, options: RunOptions) -> Context:
+        from memscore.metrics import Fold, load_metric_for
+        from memscore_plugins.metrics.neural import predictivity as npred
+
+        data, bad_sites, ceil = loaded
+        idx = np.flatnonzero(context.keep)
+        strata = None if data.strata is None else data.strata[idx]
+        try:
+            cv = npred.splits(len(idx), strata, n_splits=self.n_splits)
+        except ValueError as exc:  # sklearn: too few stimuli per class for stratified 90/10 splits
+            if strata is None:
+                raise
+            raise DataError(f"{data.spec.identifier}: {len(idx)} stimuli in {len(set(strata.tolist()))} "
+                            f"{self.stratification or 'stratification'} classes cannot be split 90/10 with every "
+                            f"class in each test set ({str(exc).splitlines()[0][:80]}); use more stimuli or "
+                            f"--benchmark-args stratification=none") from None
+        context.extra.update(
+            idx=idx, cv=cv, folds=[Fold(tr, te) for tr, te in cv], ceil=ceil, data=data,
+            Y=data.responses[:, ~bad_sites][idx], sites=[s for s, b in zip(data.site_ids, bad_sites) if not b],
+            bad_sites=bad_sites, results={},
+            metric=load_metric_for("neural-pls", regression=self.regression, n_components=self.n_components,
+                                   device=context.device))
+        return context
+
+    def score_layer(self, X: np.ndarray, context: Context) -> dict[str, Any]:
+        from memscore_plugins.metrics.neural import predictivity as npred
+
+        res = npred.Predictivity(np.stack([r.per_target for r in context.metric(X[context.idx], context.Y,
+                                                                                 context.folds)]))
+        key = len(context.results)
+        context.results[key] = res
+        ceiled = npred.explained_variance(res.value, context.ceil.value) if context.ceil else res.value
+        return {"value": ceiled, "error": res.error, "raw": res.value,
+                "splits": [float(v) for v in res.split_values], "_result": key}
+
+    def rank(self, row: dict[str, Any]) -> float:
+        return row["raw"]  # the layer committed to the region: the best raw r
+
+    def summary(self, best: dict[str, Any], context: Context) -> dict[str, Any]:
+        res = context.results[best["_result"]]
+        for key in list(context.results):
+            context.results.pop(key)
+        data, ceil = context.data, context.ceil
+        return {
+            "value": best["value"], "error": best["error"], "ceiling": ceil.value if ceil else None, "raw": best["raw"],
+            "splits": [{"split": i, "value": float(v), "n_train": len(tr), "n_test": len(te)}
+                       for i, (v, (tr, te)) in enumerate(zip(res.split_values, context.cv))],
+            "meta": {
+                "region": self.region, "dataset": data.spec.identifier, "source": data.source,
+                "normalisation": ("r^2 / ceiling (brainscore_vision explained_variance)" if ceil
+                                  else "none (raw Pearson r)"),
+                "ceiling_error": ceil.error if ceil else None,
+                "ceiling_splits": [float(v) for v in ceil.split_values] if ceil else None,
+                "n_sites": len(context.sites), "dropped_sites": int(context.bad_sites.sum()),
+                "sites": [{"site": s, "r": float(r)} for s, r in zip(context.sites, res.per_site)],
+                "visual_degrees": {"stimuli": data.spec.visual_degrees, "model": self.visual_degrees},
+                "time_bins": [list(b) for b in data.time_bins], "stratification": data.meta.get("stratification"),
+            },
+        }
+
+    def run(self, model: Model, options: RunOptions) -> Score:
+        score = super().run(model, options)
+        for row in score.layers:
+            row.pop("_result", None)
+        try:
+            score.meta["penultimate_layer"] = model.penultimate_layer
+        except Exception:  # noqa: BLE001 - a model without a clear head
+            score.meta["penultimate_layer"] = None
+        return score
