@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import platform
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from . import __version__
 from .benchmark import Benchmark, RunOptions
+from .fingerprint import DataInfo
 from .arguments import validate
 from .errors import OptionError
 from .options import check_kwargs
@@ -61,7 +63,7 @@ def load_model(name: str, weights: str | None = "default", *, seed: int = 0, **m
     model.identifier = name
     model.meta["model_args"] = dict(model_args)
     model.meta.setdefault("plugin", entry.plugin)
-    model.meta.setdefault("plugin_version", entry.version)
+    model.meta.setdefault("plugin_version", entry.plugin_version)
     if model.weights == "none":
         model.weights = f"none(seed={seed})"
     return model
@@ -72,7 +74,7 @@ def load_benchmark(name: str, **benchmark_args) -> Benchmark:
     bench.identifier = bench.identifier or name
     bench.version = bench.version or entry.version
     bench.plugin = entry.plugin  # type: ignore[attr-defined]
-    bench.plugin_version = entry.version  # type: ignore[attr-defined]
+    bench.plugin_version = entry.plugin_version  # type: ignore[attr-defined]
     return bench
 
 
@@ -84,14 +86,24 @@ def load_dataset(name: str, **args):
     return _load("dataset", name, args, "dataset args")[0]
 
 
-def score(model: str, benchmark: str, *, weights: str | None = "default",
-          model_args: dict[str, Any] | None = None, benchmark_args: dict[str, Any] | None = None,
-          options: RunOptions | None = None, force: bool = False,
-          store: ResultStore | None | bool = True, **option_kwargs) -> Score:
-    """Score ``model`` on ``benchmark``; a stored result for the same key is returned unless ``force``.
+@dataclass
+class RunPlan:
+    """What a run would be, before anything runs: its key (everything that changes the result: model,
+    weights, plugins and their versions, benchmark, version, arguments, keyed options, data fingerprint)."""
 
-    ``option_kwargs`` are :class:`RunOptions` fields (device, batch_size, seed, limit, data_root, ...).
-    """
+    key: str
+    model: str
+    benchmark: Benchmark
+    weights: str  # the weights identity
+    config: dict[str, Any]
+    data: DataInfo | None
+    options: RunOptions
+
+
+def plan(model: str, benchmark: str, *, weights: str | None = "default", model_args: dict[str, Any] | None = None,
+         benchmark_args: dict[str, Any] | None = None, options: RunOptions | None = None,
+         **option_kwargs) -> RunPlan:
+    """Validate everything and compute the run key (reads the data to fingerprint it; runs no model)."""
     options = (options or RunOptions(**option_kwargs)).check()
     model_args = dict(model_args or {})
     entry, _ = registry().get("model", model)  # an unknown name fails before any work
@@ -101,15 +113,29 @@ def score(model: str, benchmark: str, *, weights: str | None = "default",
     data = bench.data(options)
     key = run_key(model, weights_id, bench.identifier, str(bench.version), {
         "config": config, "data": data.fingerprint if data else None, "key": KEY_VERSION,
-        "model_plugin": [entry.plugin, entry.version],
+        "model_plugin": [entry.plugin, entry.plugin_version],
         "benchmark_plugin": [getattr(bench, "plugin", ""), getattr(bench, "plugin_version", "")]})
+    return RunPlan(key, model, bench, weights_id, config, data, options)
+
+
+def score(model: str, benchmark: str, *, weights: str | None = "default",
+          model_args: dict[str, Any] | None = None, benchmark_args: dict[str, Any] | None = None,
+          options: RunOptions | None = None, force: bool = False,
+          store: ResultStore | None | bool = True, **option_kwargs) -> Score:
+    """Score ``model`` on ``benchmark``; a stored result for the same key is returned unless ``force``.
+
+    ``option_kwargs`` are :class:`RunOptions` fields (device, batch_size, seed, limit, data_root, ...).
+    """
+    p = plan(model, benchmark, weights=weights, model_args=model_args, benchmark_args=benchmark_args,
+             options=options, **option_kwargs)
+    options, bench, data, config, weights_id = p.options, p.benchmark, p.data, p.config, p.weights
     st = ResultStore() if store is True else (store or None)
     if st is not None and not force:
-        stored = st.get(key)
+        stored = st.get(p.key)
         if stored is not None:
             stored.meta["from_store"] = True
             return stored
-    m = load_model(model, weights=weights, seed=options.seed, **model_args)
+    m = load_model(model, weights=weights, seed=options.seed, **dict(model_args or {}))
     t0 = time.perf_counter()
     result = bench(m, options)
     result.model, result.benchmark = model, bench.identifier
@@ -126,7 +152,7 @@ def score(model: str, benchmark: str, *, weights: str | None = "default",
         "python": platform.python_version(), "wall_s": round(time.perf_counter() - t0, 3),
     })
     if st is not None:
-        st.put(result, key)
+        st.put(result, p.key)
     return result
 
 

@@ -280,6 +280,77 @@ def _table(header, rows) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
+@main.command("check-plugin")
+@click.argument("name")
+@click.option("--data-root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="data for the benchmarks' data checks (run key, stored score)")
+@click.option("--other-data-root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="other data of the same format: the run key must change")
+@click.option("--model", "model_name", default="torchvision:resnet18", show_default=True,
+              help="the model the benchmark checks score (random init)")
+@click.option("--example", multiple=True, help="a name to check in a prefix family (e.g. --example timm:resnet18)")
+@click.option("--limit", type=click.IntRange(1), help="stimuli for the benchmark run")
+@click.option("--benchmark-args", default="", help="k=v,k=v for the benchmark checks")
+def check_plugin(name, data_root, other_data_root, model_name, example, limit, benchmark_args):
+    """Check plugin NAME (or one model or benchmark NAME) against memscore's plugin contract
+    (memscore.testing): what a pull request's CI runs. Exits 1 when a check fails."""
+    from .options import parse_kv
+    from .pluginmanager import get_plugins
+    from .testing import CheckFailed, check_benchmark, check_model
+
+    plugins = get_plugins()
+    reg = plugins.registry
+    models, benches = list(example), []
+    if name in plugins.info:
+        info = plugins.info[name]
+        if info.error:
+            raise MemscoreError(f"plugin {name!r} did not load: {info.error}")
+        for n in info.registered.get("models", []):
+            entry = reg._entries["model"].get(n)
+            if entry is not None and entry.available:
+                models.append(n)
+            elif n in reg._prefixes["model"] and not example:
+                click.echo(f"skip   model family {n}:<name> (pass --example {n}:<name> to check one)")
+        benches = list(info.registered.get("benchmarks", []))
+    else:
+        kinds = [k for k in ("model", "benchmark") if _known(reg, k, name)]
+        if not kinds:
+            raise MemscoreError(f"{name!r} is neither an installed plugin nor a model or benchmark name "
+                                f"(`memscore plugins` lists the plugins)")
+        models += [name] if "model" in kinds else []
+        benches += [name] if "benchmark" in kinds else []
+    failed = 0
+    for n in models:
+        failed += _check_one(f"model {n}", lambda n=n: check_model(n), CheckFailed)
+    for n in benches:
+        failed += _check_one(f"benchmark {n}", lambda n=n: check_benchmark(
+            n, data_root=data_root, other_data_root=other_data_root, model=model_name, limit=limit,
+            benchmark_args=parse_kv(benchmark_args)), CheckFailed)
+    if failed:
+        raise MemscoreError(f"{failed} of {len(models) + len(benches)} checked plugin entries failed (see above)")
+    click.echo(f"all {len(models) + len(benches)} checked entries meet the contract")
+
+
+def _known(reg, kind: str, name: str) -> bool:
+    try:
+        reg.get(kind, name)
+        return True
+    except MemscoreError:
+        return False
+
+
+def _check_one(label: str, fn, failure) -> int:
+    try:
+        passed = fn()
+    except failure as exc:
+        click.echo(f"FAIL   {label}")
+        for line in str(exc).splitlines()[1:]:
+            click.echo(f"         {line.strip()}")
+        return 1
+    click.echo(f"ok     {label} ({len(passed)} checks)")
+    return 0
+
+
 def _add_plugin_commands() -> None:
     """Commands that plugins contribute through the ``register_commands`` hook (``analyze``, ``predict``, a
     third party's own). A plugin whose hook fails, or that would replace an existing command, is reported by

@@ -6,6 +6,27 @@ from pathlib import Path
 from .errors import MemscoreError
 
 
+def resolve_weights(weights) -> str:
+    """The one reading of a ``--weights`` value every model plugin uses: ``"none"`` (random init; also
+    None/False/"None"), ``"default"`` (the source's pretrained weights), or the value itself (a local
+    checkpoint path, or a source's own weights name)."""
+    if weights in (None, False) or str(weights).lower() == "none" or str(weights).startswith("none("):
+        return "none"
+    return str(weights)
+
+
+def apply_weights(model, weights, *, what: str | None = None):
+    """Give a freshly built :class:`~memscore.model.Model` its weights: ``none`` keeps the random init,
+    a file is loaded with :func:`load_model_checkpoint` (``weights_only``; a fine-tuned export gets its
+    one-unit head). ``default`` is the plugin's own business (a hub) and is left to it. Returns the model."""
+    w = resolve_weights(weights)
+    if w not in ("none", "default"):
+        load_model_checkpoint(model, Path(w).expanduser(), what=what or model.identifier)
+        model.module.eval()
+    model.weights = w if w in ("none", "default") else str(Path(w).expanduser())
+    return model
+
+
 def weights_identity(weights: str | None, entry_meta: dict | None = None) -> str:
     """The weights as every key names them (run key, commitments, fine-tune identity): ``none``,
     ``default`` (``default:sha256=…`` for a model backed by a local file), or ``file:sha1=…`` of a local

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from memscore.errors import MemscoreError
 from memscore.model import Model, Preprocessing
+from memscore.weights import resolve_weights
 
 SCALE = 0.875  # pretrainedmodels.utils.TransformImage default
 ARCHS = ("bninception", "cafferesnet101", "fbresnet152", "polynet", "nasnetamobile")
@@ -66,7 +67,7 @@ def build(arch: str, weights: str | None = "default") -> Model:
         raise MemscoreError(f"unknown pretrainedmodels architecture {arch!r}")
     s = settings(arch)
     module = pm.__dict__[arch](num_classes=1000, pretrained=None)
-    w = "none" if weights in (None, "none", "None", False) else str(weights)
+    w = resolve_weights(weights)
     resolved = "none"
     if w == "default":
         url = s["url"]

@@ -29,6 +29,7 @@ from torch import nn
 
 from memscore.errors import MemscoreError
 from memscore.model import Model, Preprocessing
+from memscore.weights import resolve_weights
 
 #: published ImageNet weights: file names (with the hash suffix the authors gave them)
 BASE_URL = "https://s3.amazonaws.com/cornet-models/"
@@ -281,7 +282,7 @@ def build(arch: str, weights: str | None = "default", times: int | str | None = 
             raise MemscoreError("--model-args times=...: only CORnet-R and CORnet-RT have `times`")
         kwargs["times"] = int(times)
     module = ARCHS[letter](**kwargs)
-    w = "none" if weights in (None, "none", "None", False) else str(weights)
+    w = resolve_weights(weights)
     model = Model(identifier=f"cornet-{letter}", module=module, preprocessing=Preprocessing(**PREPROCESSING),
                   weights="none", head="decoder.linear",
                   meta={"source": "cornet", "arch": f"cornet_{letter}",

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from memscore.errors import MemscoreError
 from memscore.model import Model, Preprocessing
+from memscore.weights import resolve_weights
 
 INSTALL = "pip install memscore[resmem]"
 LICENSE = "ResMem Non-commercial License (University of Chicago): non-commercial use only"
@@ -70,7 +71,7 @@ def build(weights: str | None = "default") -> Model:
     # build the branch empty instead and load the complete ResMem state dict below.
     with mock.patch.object(resmem, "resnet152", lambda *a, **k: torchvision.models.resnet152(weights=None)):
         module = resmem.ResMem(pretrained=False)
-    w = "none" if weights in (None, "none", "None", False) else str(weights)
+    w = resolve_weights(weights)
     resolved = "none"
     if w == "default":
         path = Path(resmem.path).resolve()

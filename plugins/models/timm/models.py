@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from memscore.errors import MemscoreError, UnknownNameError
 from memscore.model import Model, Preprocessing
+from memscore.weights import resolve_weights
 
 
 @dataclass
@@ -198,7 +199,7 @@ def build(name: str, weights: str | None = "default", *, identifier: str | None 
 
     check_name(name)
     arch, _ = _split(name)
-    w = "none" if weights in (None, "none", "None", False) else str(weights)
+    w = resolve_weights(weights)
     full = name
     path: Path | None = None
     if w not in ("none", "default"):

@@ -10,6 +10,7 @@ from pathlib import Path
 from memscore.errors import MemscoreError, UnknownNameError
 from memscore.model import Model, Preprocessing
 from memscore.weights import load_model_checkpoint
+from memscore.weights import resolve_weights
 
 
 def classification_models() -> list[str]:
@@ -45,7 +46,7 @@ def build(arch: str, weights: str | None = "default", **model_args) -> Model:
     if arch not in names:
         raise UnknownNameError("model", f"torchvision:{arch}", [f"torchvision:{n}" for n in names])
     enum = default_weights(arch)
-    w = "none" if weights in (None, "none", "None", False) else str(weights)
+    w = resolve_weights(weights)
     pretrained = None
     if w == "default":
         if enum is None:

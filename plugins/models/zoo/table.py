@@ -200,7 +200,9 @@ def paper_models() -> list[ZooModel]:
 
 
 def _is_none(weights) -> bool:
-    return weights in (None, "none", "None", False)
+    from memscore.weights import resolve_weights
+
+    return resolve_weights(weights) == "none"
 
 
 def preprocessing(name: str):

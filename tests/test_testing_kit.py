@@ -1,0 +1,138 @@
+"""The plugin test kit (memscore.testing) passes on good plugins and names what a broken one breaks."""
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from memscore import hookimpl
+from memscore.model import Model, Preprocessing
+from memscore.testing import CheckFailed, check_benchmark, check_model
+
+
+class _Net(nn.Module):
+    def __init__(self, nan: bool = False):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, stride=2)
+        self.pool = nn.AdaptiveAvgPool2d(4)
+        self.fc = nn.Linear(128, 10)
+        self.nan = nan
+
+    def forward(self, x):
+        out = self.fc(self.pool(self.conv(x)).flatten(1))
+        return out * float("nan") if self.nan else out
+
+
+def good(weights="default"):
+    return Model("good", _Net(), Preprocessing(crop_size=32, resize_size=36), weights=str(weights), head="fc")
+
+
+def nan_output(weights="default"):
+    return Model("nan", _Net(nan=True), Preprocessing(crop_size=32, resize_size=36), weights=str(weights))
+
+
+def not_a_model(weights="default"):
+    return _Net()
+
+
+def bad_preprocessing(weights="default"):
+    return Model("badprep", _Net(), Preprocessing(crop_size=32, resize_size=36, mean=(0.5,), std=(0.2,)),
+                 weights=str(weights))
+
+
+class _Plugin:
+    @hookimpl
+    def register_models(self, register):
+        for f in (good, nan_output, not_a_model, bad_preprocessing):
+            register(f"kit-{f.__name__}", f, description="kit test")
+
+
+@pytest.fixture
+def kit_models(monkeypatch):
+    from memscore.pluginmanager import get_plugins
+
+    plugins = get_plugins(reload=True)
+    plugins.add("kit-test", _Plugin())
+    yield
+    get_plugins(reload=True)
+
+
+def _without_subprocess(monkeypatch):
+    """In-process test plugins are invisible to a subprocess: skip only the listing check for them."""
+    import memscore.testing as t
+
+    real = t.model_checks
+
+    def checks(name, **kw):
+        return [(n, f) for n, f in real(name, **kw) if n != "listing_is_torch_free"]
+
+    monkeypatch.setattr(t, "model_checks", checks)
+
+
+def test_a_good_model_passes(kit_models, monkeypatch):
+    _without_subprocess(monkeypatch)
+    passed = check_model("kit-good")
+    assert "forwards_at_its_input_size" in passed and "head_can_be_replaced" in passed
+
+
+@pytest.mark.parametrize("name, broken", [
+    ("kit-nan_output", "forwards_at_its_input_size"),
+    ("kit-not_a_model", "builds_without_weights"),
+    ("kit-bad_preprocessing", "declares_preprocessing"),
+])
+def test_a_broken_model_fails_naming_the_check(kit_models, monkeypatch, name, broken):
+    _without_subprocess(monkeypatch)
+    with pytest.raises(CheckFailed) as e:
+        check_model(name)
+    assert broken in str(e.value)
+
+
+def test_listing_that_imports_torch_is_caught(tmp_path, monkeypatch):
+    """A real third-party distribution whose registration imports torch fails the listing check."""
+    import sys
+
+    from plugin_dist import write_distribution
+
+    root = write_distribution(tmp_path / "site", "heavy_plugin", source='''
+import torch  # a registration module must not do this
+from memscore import hookimpl
+
+@hookimpl
+def register_models(register):
+    register("heavy-net", "memscore_toy_impl:build")
+''')
+    monkeypatch.setenv("PYTHONPATH", str(root) + ":" + ":".join(sys.path))
+    with pytest.raises(CheckFailed, match="listing_is_torch_free: .*imported torch"):
+        check_model("heavy-net")
+
+
+def test_lamem_pls_meets_the_benchmark_contract(tmp_path):
+    from lamem_fixture import build_lamem
+
+    a = build_lamem(tmp_path / "a", 80, image_size=32)
+    b = build_lamem(tmp_path / "b", 80, image_size=32, shuffled=True)
+    passed = check_benchmark("lamem-pls", data_root=a, other_data_root=b,
+                             benchmark_args={"splits": "1", "image_size": 32, "layers": "avgpool", "pca": 20})
+    assert {"config_follows_every_argument", "key_follows_the_data_and_limit",
+            "score_round_trips_and_is_stored"} <= set(passed)
+
+
+def test_a_benchmark_that_ignores_an_argument_fails(monkeypatch):
+    import memscore_plugins.benchmarks.lamem.benchmark as lb
+
+    real = lb.LamemPLS.config
+    monkeypatch.setattr(lb.LamemPLS, "config", lambda self: {k: v for k, v in real(self).items()
+                                                             if k != "n_components"})
+    with pytest.raises(CheckFailed, match="n_components=26 leaves config"):
+        check_benchmark("lamem-pls")
+
+
+def test_check_plugin_command():
+    from memscore.cli import main
+
+    r = CliRunner().invoke(main, ["check-plugin", "cornet", "--example", "cornet:z"])
+    assert r.exit_code == 0, r.output
+    assert "ok     model cornet:z" in r.output
+    r = CliRunner().invoke(main, ["check-plugin", "no-such-plugin"])
+    assert r.exit_code == 1 and "neither an installed plugin" in r.output
