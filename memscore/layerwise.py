@@ -161,7 +161,15 @@ class LayerBenchmark(Benchmark):
     def loaded(self, options: RunOptions) -> Any:
         key = (str(options.data_root), options.limit)
         if key not in self._loaded:
-            self._loaded = {key: self.load(options)}
+            try:
+                self._loaded = {key: self.load(options)}
+            except (OSError, ValueError, IndexError, KeyError) as exc:  # a plugin's own reading: one line
+                from .errors import DataError
+
+                what = getattr(exc, "filename", None) or options.data_root
+                why = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
+                raise DataError(f"{self.identifier}: cannot read its data at {what} ({why}); "
+                                f"check --data-root") from None
         return self._loaded[key]
 
     def reference_set(self, stimuli: Stimuli) -> Stimuli:

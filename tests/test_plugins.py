@@ -149,10 +149,15 @@ def test_plugin_template_installs_and_registers(tmp_path):
     assert proc.returncode == 0, proc.stderr
     env = {"PYTHONPATH": str(target)}
     plugins = {p["name"]: p for p in json.loads(run_cli("plugins", "--json", env_extra=env).stdout)}
-    assert plugins["my_models"]["registered"] == {"models": ["my-net"]}
-    assert plugins["my_models"]["distribution"] == "my-memscore-plugin"
+    assert plugins["my_plugin"]["registered"] == {"models": ["my-net"], "benchmarks": ["image-scores"],
+                                                  "metrics": ["ridge"]}
+    assert plugins["my_plugin"]["distribution"] == "my-memscore-plugin"
     code = ("import memscore; m = memscore.load_model('my-net', weights='none');"
             "print(m.layers(), m.penultimate_layer)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, **env}, check=True).stdout
     assert "'0', '1', '2', '3', '4', '5', '6'" in out and out.strip().endswith("5")
+    # the template's own tests: the kit on its model and benchmark, sklearn on its metric
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(template)],
+                          capture_output=True, text=True, env={**os.environ, **env}, cwd=tmp_path)
+    assert proc.returncode == 0 and "3 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
