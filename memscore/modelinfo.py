@@ -2,13 +2,13 @@
 
 Computed once per model with random init (``weights="none"``, nothing downloaded) at the model's own
 input size, and cached in ``$MEMSCORE_HOME/cache/model_stats.json`` under a key made of the model name
-and the versions of the packages that define architectures (memscore, torch, torchvision, timm,
-pretrainedmodels): an upgrade recomputes, nothing stale is read.
+and the versions of what defines its architecture: memscore, torch, the distribution of the plugin that
+provides it, and the packages the registration names (``register(..., packages=["timm"])``, or its
+``source`` where that is an installed distribution): an upgrade recomputes, nothing stale is read.
 """
 from __future__ import annotations
 
 import json
-import os
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
@@ -16,13 +16,17 @@ from typing import Any, Iterable
 from . import paths
 from .errors import MemscoreError
 
-PACKAGES = ("memscore", "torch", "torchvision", "timm", "pretrainedmodels", "resmem")
+CORE_PACKAGES = ("memscore", "torch")
 FIELDS = ("params", "layers", "penultimate", "input_size", "leaf_layers", "excluded")
 
 
-def _versions() -> str:
-    out = []
-    for pkg in PACKAGES:
+def _versions(name: str) -> str:
+    from .pluginmanager import registry
+
+    entry, _ = registry().get("model", name)
+    named = [*entry.meta.get("packages", ()), *([entry.meta["source"]] if entry.meta.get("source") else [])]
+    out = [f"plugin:{entry.plugin}={entry.plugin_version}"]
+    for pkg in dict.fromkeys([*CORE_PACKAGES, *named]):
         try:
             out.append(f"{pkg}={metadata.version(pkg)}")
         except metadata.PackageNotFoundError:
@@ -43,10 +47,10 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
+    from .atomic import write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def compute_stats(model) -> dict[str, Any]:
@@ -73,7 +77,7 @@ def model_stats(name: str, *, refresh: bool = False, **model_args) -> dict[str, 
     input size; ``leaf_layers`` the scoreable modules that have no submodules; ``excluded`` the modules
     with a tensor output below 24 units.
     """
-    key = json.dumps({"name": name, "args": model_args, "versions": _versions()}, sort_keys=True)
+    key = json.dumps({"name": name, "args": model_args, "versions": _versions(name)}, sort_keys=True)
     path = cache_file()
     cached = _read(path)
     if not refresh and key in cached:

@@ -108,10 +108,10 @@ def load_checkpoint(module, path: Path, *, what: str = "model") -> None:
 def load_model_checkpoint(model, path: Path, *, what: str = "model") -> None:
     """Load ``path`` into a memscore :class:`~memscore.model.Model`.
 
-    A checkpoint whose classifier head has another number of outputs than the model's (a
-    ``lamem-finetune`` checkpoint has one) first gets a head of that size (``Model.replace_head``);
-    a one-output checkpoint marks the model ``meta["output"] = "memorability"``, and the preprocessing
-    a fine-tuned checkpoint was trained with (its image size) replaces the model's.
+    A checkpoint whose classifier head has another number of outputs than the model's (a fine-tuned
+    export has one) first gets a head of that size (``Model.replace_head``). A checkpoint may describe
+    itself: its ``output`` (what it predicts) goes to ``meta["output"]`` and its ``preprocessing`` (what
+    it was trained with) replaces the model's.
     """
     import torch
 
@@ -125,11 +125,18 @@ def load_model_checkpoint(model, path: Path, *, what: str = "model") -> None:
             and w.shape[1:] == own.shape[1:]:
         model.replace_head(int(w.shape[0]))
     _load_strict(model.module, state, path, what)
-    if isinstance(w, torch.Tensor) and w.shape[0] == 1:
-        model.meta["output"] = "memorability"
-        meta = torch.load(path, map_location="cpu", weights_only=True).get("memscore_finetuned", {})
-        p = meta.get("preprocessing") if isinstance(meta, dict) else None
-        if p:
+    # what the checkpoint says of itself (a plugin that exports models writes these keys): the output it
+    # predicts and the preprocessing it was trained with
+    ck = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    ck = ck if isinstance(ck, dict) else {}
+    if isinstance(ck.get("output"), str):
+        model.meta["output"] = ck["output"]
+    p = ck.get("preprocessing")
+    if isinstance(p, dict) and p:
+        try:
             model.preprocessing = Preprocessing(crop_size=int(p["crop_size"]), resize_size=int(p["resize_size"]),
                                                 interpolation=p["interpolation"], mean=tuple(p["mean"]),
                                                 std=tuple(p["std"]))
+        except (KeyError, TypeError, ValueError):
+            raise MemscoreError(f"--weights {path}: its 'preprocessing' entry is incomplete (crop_size, "
+                                f"resize_size, interpolation, mean, std)") from None

@@ -62,7 +62,9 @@ def export_finetuned(name: str, state: dict, meta: dict[str, Any]) -> Path:
         warnings.warn(f"finetuned:{name} now names a new fine-tuning (training {meta['train_hash'][:8]}); "
                       f"the previous one (training {old.get('train_hash', '?')[:8]}) is kept as "
                       f"{hist / (tag + '.pt')}", stacklevel=2)
-    atomic_save({"format": FORMAT, "memscore_finetuned": meta, "state_dict": state}, target)
+    # "output" and "preprocessing" at the top: any model plugin's --weights loading reads them
+    atomic_save({"format": FORMAT, "memscore_finetuned": meta, "output": meta.get("output", OUTPUT),
+                 "preprocessing": meta.get("preprocessing"), "state_dict": state}, target)
     atomic_write_text(json.dumps({**meta, "file": target.name, "sha256": _sha256(target)}, indent=1), side)
     return target
 

@@ -10,4 +10,4 @@ def register_models(register):
     ok = importlib.util.find_spec("pretrainedmodels") is not None
     register.prefix("cadene", "memscore_plugins.models.cadene.model:build",
                     description="a pretrainedmodels architecture, e.g. cadene:bninception",
-                    tags=["cadene"], source="cadene", available=ok, reason="" if ok else "pip install memscore[cadene]")
+                    tags=["cadene"], source="cadene", packages=["pretrainedmodels"], available=ok, reason="" if ok else "pip install memscore[cadene]")

@@ -127,7 +127,7 @@ def test_weights_path_takes_a_one_unit_finetuned_checkpoint(tmp_path):
     src = cornet.build("z", weights="none")
     src.replace_head(1)
     path = tmp_path / "ft.pt"
-    torch.save({"memscore_finetuned": {}, "state_dict": src.module.state_dict()}, path)
+    torch.save({"output": "memorability", "state_dict": src.module.state_dict()}, path)
     model = cornet.build("z", weights=str(path))
     assert model.weights == str(path) and model.meta["output"] == "memorability"
     assert torch.equal(model.module.decoder.linear.weight, src.module.decoder.linear.weight)

@@ -123,7 +123,7 @@ def test_weights_path_takes_a_one_unit_finetuned_checkpoint(tmp_path):
     src.replace_head(1)
     prep = {"crop_size": 160, "resize_size": 182, "interpolation": "bilinear", "mean": [0.5] * 3, "std": [0.25] * 3}
     path = tmp_path / "ft.pt"
-    torch.save({"format": 1, "memscore_finetuned": {"preprocessing": prep}, "state_dict": src.module.state_dict()},
+    torch.save({"format": 1, "output": "memorability", "preprocessing": prep, "state_dict": src.module.state_dict()},
                path)
     model = timm_models.build("resnet18", weights=str(path))
     assert model.module.fc.out_features == 1 and model.meta["output"] == "memorability"

@@ -12,7 +12,8 @@ from memscore_plugins.models.zoo.table import ZOO
 def register_models(register):
     for rec in ZOO:
         available, reason = rec.availability()
-        meta = {"source": rec.source, "arch": rec.arch, "paper_name": rec.paper}
+        meta = {"source": rec.source, "arch": rec.arch, "paper_name": rec.paper,
+                "packages": ["pretrainedmodels"] if rec.source == "cadene" else []}
         if rec.top1 is not None:
             meta.update(imagenet_top1=rec.top1, top1_from=rec.top1_from)
         if rec.note:
