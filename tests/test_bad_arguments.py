@@ -57,7 +57,8 @@ CASES = {
     "time_window reversed": (["-b", "neural-v4", *_bargs("time_window=170-70")], "the end must come after the start"),
     "ceiling=bogus": (["-b", "neural-v1", *_bargs("ceiling=bogus")], "ceiling=bogus: expected one of split-half, none"),
     "source=bogus": (["-b", "neural-v2", *_bargs("source=web")], "source=web: expected one of local, brainscore"),
-    "neural splits=1": (["-b", "neural-it", *_bargs("splits=1")], "splits=1: expected an integer from 2"),
+    "neural folds=1": (["-b", "neural-it", *_bargs("folds=1")], "folds=1: expected an integer from 2"),
+    "neural splits (lamem's word)": (["-b", "neural-it", *_bargs("splits=5")], "unknown key 'splits'"),
     "dataset=missing.json": (["-b", "neural-it", *_bargs("dataset=/no/such.json")], "no manifest file /no/such.json"),
     # lamem-it forwards neural_<key> to neural-it, validated the same way
     "neural_visual_degrees=abc": (["-b", "lamem-it", *_bargs("neural_visual_degrees=abc")],

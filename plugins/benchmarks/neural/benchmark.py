@@ -83,7 +83,8 @@ class NeuralBenchmark(LayerBenchmark):
         Arg("source", str, "local", "read BrainIO files (local) or through brainscore_vision",
             choices=("local", "brainscore")),
         Arg("n_components", int, 25, "PLS components", min=1),
-        Arg("splits", int, 10, "cross-validation splits (stratified 90/10)", min=2, max=1000),
+        Arg("folds", int, 10, "cross-validation folds: random stratified 90/10 splits (Brain-Score's 10)",
+            min=2, max=1000),
         Arg("visual_degrees", float, MODEL_DEGREES, "the model's field of view in degrees", min=0.1, max=180),
         Arg("time_window", _window, None, "response window in ms, e.g. 70-170 (default: the data set's)",
             expect="<start>-<end> in ms, e.g. 70-170"),
@@ -96,7 +97,7 @@ class NeuralBenchmark(LayerBenchmark):
 
     def __init__(self, region: str, dataset: str | None = None, source: str = "local", pca: int = 1000,
                  reference: str | None = None, reference_size: int = 1000, n_components: int = 25,
-                 splits: int = 10, visual_degrees: float = MODEL_DEGREES, time_window: Any = None,
+                 folds: int = 10, visual_degrees: float = MODEL_DEGREES, time_window: Any = None,
                  stratification: str | None = "default", ceiling: str = "split-half", min_units: int = MIN_UNITS,
                  layers: Any = None, image_size: int | None = None, regression: str = "pls"):
         super().__init__(pca=pca, reference=reference, reference_size=reference_size, min_units=min_units,
@@ -110,7 +111,7 @@ class NeuralBenchmark(LayerBenchmark):
         self.dataset = str(dataset) if dataset else None
         self.source = source
         self.n_components = int(n_components)
-        self.n_splits = int(splits)
+        self.n_splits = int(folds)
         self.visual_degrees = float(visual_degrees)
         self.time_window = time_window if isinstance(time_window, tuple) or time_window is None \
             else _window(time_window)
@@ -123,7 +124,7 @@ class NeuralBenchmark(LayerBenchmark):
         if ds and ds.endswith(".json"):
             ds = "manifest"
         return {"region": self.region, "dataset": ds, "source": self.source, "n_components": self.n_components,
-                "splits": self.n_splits, "visual_degrees": self.visual_degrees,
+                "folds": self.n_splits, "visual_degrees": self.visual_degrees,
                 "time_window": list(self.time_window) if self.time_window else None,
                 "stratification": self.stratification, "ceiling": self.ceiling_mode, **self.engine_config(),
                 **({"regression": self.regression} if self.regression != "pls" else {})}
