@@ -25,7 +25,8 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-__all__ = ["Fold", "FoldResult", "Metric", "fold_targets", "load_metric_for", "values"]
+__all__ = ["Fold", "FoldResult", "Metric", "Summary", "fold_targets", "load_metric_for", "shuffle_split", "summarize",
+           "values", "mean_by"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,66 @@ def fold_targets(Y, k: int) -> np.ndarray:
     if isinstance(Y, (list, tuple)):
         return np.asarray(Y[k], dtype=np.float64)
     return np.asarray(Y, dtype=np.float64)
+
+
+def shuffle_split(n: int, strata=None, *, n_splits: int = 10, train_size: float = 0.9, seed: int = 1) -> list[Fold]:
+    """A cross-validation plan of ``n_splits`` random train/test splits of ``n`` rows (stratified by
+    ``strata`` when given): sklearn's (Stratified)ShuffleSplit, Brain-Score's defaults (90/10, seed 1).
+    Raises ValueError when a stratum is too small for the split."""
+    from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+    if strata is not None:
+        cv = StratifiedShuffleSplit(n_splits=n_splits, train_size=train_size, test_size=None, random_state=seed)
+        it = cv.split(np.zeros(n), np.asarray(strata))
+    else:
+        cv = ShuffleSplit(n_splits=n_splits, train_size=train_size, test_size=None, random_state=seed)
+        it = cv.split(np.zeros(n))
+    return [Fold(np.asarray(tr, dtype=np.int64), np.asarray(te, dtype=np.int64)) for tr, te in it]
+
+
+@dataclass
+class Summary:
+    """Per-fold results aggregated: ``value`` the mean of the fold values, ``error`` its standard error
+    (``std(ddof=0) / sqrt(folds)``, as Brain-Score), ``per_target`` the mean over folds per target."""
+
+    split_values: np.ndarray
+    value: float
+    error: float
+    per_target: np.ndarray | None
+
+
+def summarize(results: Sequence[FoldResult]) -> Summary:
+    v = values(results)
+    ok = v[np.isfinite(v)]
+    value = float(ok.mean()) if len(ok) else float("nan")
+    error = float(ok.std() / np.sqrt(len(ok))) if len(ok) else float("nan")
+    per = None
+    if results and all(r.per_target is not None for r in results):
+        stack = np.stack([np.asarray(r.per_target, dtype=np.float64) for r in results])
+        with np.errstate(invalid="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                per = np.nanmean(stack, axis=0)
+    return Summary(v, value, error, per)
+
+
+def mean_by(values: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
+    """NaN-aware mean of the rows of ``values`` per group 0..n-1 (NaN where a group has no value)."""
+    out = np.full((n, values.shape[1]), np.nan)
+    if not len(values):
+        return out
+    order = np.argsort(groups, kind="stable")
+    g = groups[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    v = values[order]
+    ok = np.isfinite(v)
+    sums = np.add.reduceat(np.where(ok, v, 0.0), starts, axis=0)
+    counts = np.add.reduceat(ok, starts, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[g[starts]] = sums / counts
+    return out
 
 
 def values(results: Sequence[FoldResult]) -> np.ndarray:

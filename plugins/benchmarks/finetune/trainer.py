@@ -665,13 +665,13 @@ class Finetuner:
 
 def rho_of(pred: np.ndarray, truth: np.ndarray) -> float:
     """Spearman rho over the images that have a prediction; NaN when undefined (constant/diverged)."""
-    from memscore_plugins.metrics.correlation.correlation import spearman
+    from memscore.metrics import Fold, load_metric_for
 
     pred, truth = np.asarray(pred, np.float64), np.asarray(truth, np.float64)
     keep = ~np.isnan(pred)
     if keep.sum() < 3 or not np.isfinite(pred[keep]).all():
         return float("nan")
-    return float(spearman(pred[keep], truth[keep]))
+    return float(load_metric_for("spearman")(pred[keep], truth[keep], [Fold.all(int(keep.sum()))])[0].value)
 
 
 def _gt(a: float, b: float | None) -> bool:

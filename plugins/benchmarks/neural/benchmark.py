@@ -8,7 +8,7 @@ dimensions on a reference set (default: the benchmark's own placed stimuli, at m
 ``reference=PATH`` takes a folder of images instead). The model's input is the whole screen resized to its
 input size, as Brain-Score's PyTorch wrapper does (no centre crop).
 
-Each layer is scored with :mod:`memscore_plugins.metrics.neural.predictivity` (PLS-25, 10 stratified 90/10
+Each layer is scored with the ``neural-pls`` metric, loaded by name (PLS-25, 10 stratified 90/10
 splits, Pearson per site, median over sites, mean over splits) and normalised by the split-half ceiling
 as ``brainscore_vision`` does today: ``r² / ceiling``. The model **commits** the layer with the highest raw r
 to the region (``Score.meta["layer"]``); its ceiled value is the benchmark score.
@@ -133,9 +133,8 @@ class NeuralBenchmark(LayerBenchmark):
     def load(self, options: RunOptions):
         """The region's data, its sites with missing responses, and the ceiling (model-independent: a bad
         ceiling fails before any model runs)."""
-        from memscore.metrics import load_metric_for
+        from memscore.metrics import load_metric_for, shuffle_split, summarize
         from memscore_plugins.benchmarks.neural.data import load_region
-        from memscore_plugins.metrics.neural import predictivity as npred
 
         data = load_region(self.region, data_root=options.data_root, dataset=self.dataset, source=self.source,
                            time_window=self.time_window, stratification=self.stratification)
@@ -150,10 +149,13 @@ class NeuralBenchmark(LayerBenchmark):
                 raise DataError(f"{data.source} has no 'repetition' coordinate on presentation: the split-half "
                                 f"ceiling needs single-trial responses; use the un-averaged assembly, or "
                                 f"--benchmark-args ceiling=none to report raw r only")
+            reps = np.unique(data.trial_repetition)
+            if len(reps) < 2:
+                raise DataError(f"{data.source}: {len(reps)} repetition value(s); a split-half ceiling needs at "
+                                f"least 2 (or --benchmark-args ceiling=none)")
             labels = np.column_stack([data.trial_stimulus, data.trial_repetition])
-            plan = npred.ceiling_folds(data.trial_repetition, n_splits=self.n_splits)
-            ceil = npred.Ceiling(np.stack([r.per_target for r in
-                                           load_metric_for("split-half")(data.trials[:, ~bad_sites], labels, plan)]))
+            plan = shuffle_split(len(reps), n_splits=self.n_splits, train_size=0.5)  # halves of the repetitions
+            ceil = summarize(load_metric_for("split-half")(data.trials[:, ~bad_sites], labels, plan))
             if not np.isfinite(ceil.value) or ceil.value <= 0:
                 raise DataError(f"{data.source}: the {self.region} split-half ceiling is {ceil.value:.3f}; the "
                                 f"responses are not reliable across repetitions")
@@ -200,14 +202,13 @@ class NeuralBenchmark(LayerBenchmark):
 
     # -- scoring -------------------------------------------------------------------------------
     def prepare(self, loaded, stimuli: Stimuli, context: Context, options: RunOptions) -> Context:
-        from memscore.metrics import Fold, load_metric_for
-        from memscore_plugins.metrics.neural import predictivity as npred
+        from memscore.metrics import Fold, load_metric_for, shuffle_split
 
         data, bad_sites, ceil = loaded
         idx = np.flatnonzero(context.keep)
         strata = None if data.strata is None else data.strata[idx]
         try:
-            cv = npred.splits(len(idx), strata, n_splits=self.n_splits)
+            cv = [(f.train, f.test) for f in shuffle_split(len(idx), strata, n_splits=self.n_splits)]
         except ValueError as exc:  # sklearn: too few stimuli per class for stratified 90/10 splits
             if strata is None:
                 raise
@@ -224,13 +225,13 @@ class NeuralBenchmark(LayerBenchmark):
         return context
 
     def score_layer(self, X: np.ndarray, context: Context) -> dict[str, Any]:
-        from memscore_plugins.metrics.neural import predictivity as npred
+        from memscore.metrics import summarize
 
-        res = npred.Predictivity(np.stack([r.per_target for r in context.metric(X[context.idx], context.Y,
-                                                                                 context.folds)]))
+        res = summarize(context.metric(X[context.idx], context.Y, context.folds))
         key = len(context.results)
         context.results[key] = res
-        ceiled = npred.explained_variance(res.value, context.ceil.value) if context.ceil else res.value
+        # Brain-Score's normalisation (explained_variance): r² / ceiling
+        ceiled = res.value ** 2 / context.ceil.value if context.ceil else res.value
         return {"value": ceiled, "error": res.error, "raw": res.value,
                 "splits": [float(v) for v in res.split_values], "_result": key}
 
@@ -253,7 +254,7 @@ class NeuralBenchmark(LayerBenchmark):
                 "ceiling_error": ceil.error if ceil else None,
                 "ceiling_splits": [float(v) for v in ceil.split_values] if ceil else None,
                 "n_sites": len(context.sites), "dropped_sites": int(context.bad_sites.sum()),
-                "sites": [{"site": s, "r": float(r)} for s, r in zip(context.sites, res.per_site)],
+                "sites": [{"site": s, "r": float(r)} for s, r in zip(context.sites, res.per_target)],
                 "visual_degrees": {"stimuli": data.spec.visual_degrees, "model": self.visual_degrees},
                 "time_bins": [list(b) for b in data.time_bins], "stratification": data.meta.get("stratification"),
             },

@@ -35,7 +35,7 @@ import numpy as np
 
 from memscore.errors import DataError
 from memscore.stimuli import Stimuli
-from memscore_plugins.metrics.neural.predictivity import mean_by
+from memscore.metrics import mean_by
 
 __all__ = ["FileSpec", "DataSpec", "DATASETS", "REGIONS", "RegionData", "NeuralDataset", "MajajHong2015",
            "FreemanZiemba2013", "read_assembly", "region_data", "load_region", "spec_for_region", "sha1_of"]

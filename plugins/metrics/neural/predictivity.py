@@ -29,6 +29,8 @@ from typing import Sequence
 
 import numpy as np
 
+from memscore.metrics import mean_by  # noqa: E402 - the NaN-aware group mean, shared with the data readers
+
 __all__ = ["splits", "predictivity", "predictivity_layers", "ceiling", "ceiling_folds", "explained_variance",
            "NeuralPredictivity", "SplitHalfCeiling", "Predictivity", "Ceiling"]
 
@@ -40,15 +42,9 @@ SEED = 1  # Brain-Score's Split.Defaults.random_state
 def splits(n: int, strata: Sequence | None = None, *, n_splits: int = N_SPLITS, train_size: float = TRAIN_SIZE,
            seed: int = SEED) -> list[tuple[np.ndarray, np.ndarray]]:
     """Brain-Score's cross-validation splits over ``n`` stimuli (stratified when ``strata`` is given)."""
-    from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+    from memscore.metrics import shuffle_split
 
-    if strata is not None:
-        cv = StratifiedShuffleSplit(n_splits=n_splits, train_size=train_size, test_size=None, random_state=seed)
-        it = cv.split(np.zeros(n), np.asarray(strata))
-    else:
-        cv = ShuffleSplit(n_splits=n_splits, train_size=train_size, test_size=None, random_state=seed)
-        it = cv.split(np.zeros(n))
-    return [(np.asarray(tr, dtype=np.int64), np.asarray(te, dtype=np.int64)) for tr, te in it]
+    return [(f.train, f.test) for f in shuffle_split(n, strata, n_splits=n_splits, train_size=train_size, seed=seed)]
 
 
 @dataclass
@@ -177,23 +173,6 @@ def _ceiling(trials: np.ndarray, stimulus: np.ndarray, repetition: np.ndarray, f
     return Ceiling(np.stack(out))
 
 
-def mean_by(values: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
-    """NaN-aware mean of the rows of ``values`` per group 0..n-1 (NaN where a group has no value)."""
-    out = np.full((n, values.shape[1]), np.nan)
-    if not len(values):
-        return out
-    order = np.argsort(groups, kind="stable")
-    g = groups[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    v = values[order]
-    ok = np.isfinite(v)
-    sums = np.add.reduceat(np.where(ok, v, 0.0), starts, axis=0)
-    counts = np.add.reduceat(ok, starts, axis=0)
-    with _quiet():
-        out[g[starts]] = sums / counts
-    return out
-
-
 def explained_variance(raw: float, ceiling_value: float) -> float:
     """Brain-Score's current normalisation: ``r² / ceiling``."""
     return float(raw) ** 2 / float(ceiling_value)
@@ -238,16 +217,13 @@ class NeuralPredictivity:
 def ceiling_folds(repetition: np.ndarray, *, n_splits: int = N_SPLITS, seed: int = SEED) -> list:
     """Brain-Score's split-half plan: ``n_splits`` random halves of the repetition labels (indices into
     ``np.unique(repetition)``: ``train`` is one half, ``test`` the other)."""
-    from sklearn.model_selection import ShuffleSplit
-
     from memscore.errors import DataError
-    from memscore.metrics import Fold
+    from memscore.metrics import shuffle_split
 
     reps = np.unique(repetition)
     if len(reps) < 2:
         raise DataError(f"the assembly has {len(reps)} repetition value(s); a split-half ceiling needs at least 2")
-    cv = ShuffleSplit(n_splits=n_splits, train_size=0.5, test_size=None, random_state=seed)
-    return [Fold(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)) for a, b in cv.split(np.zeros(len(reps)))]
+    return shuffle_split(len(reps), n_splits=n_splits, train_size=0.5, seed=seed)
 
 
 class SplitHalfCeiling:
