@@ -368,6 +368,54 @@ def test_checkpoint_holds_the_full_training_state(toy, planted, tmp_path):
     assert (tmp_path / "best-e1.pt").is_file()
 
 
+@pytest.mark.parametrize("change", ["identity", "recipe", "garbage"])
+def test_a_checkpoint_of_other_data_or_recipe_is_moved_aside_and_training_starts_afresh(toy, planted, tmp_path,
+                                                                                         capsys, change):
+    """Resume only what belongs to this run: a checkpoint written for other data (its identity), another
+    recipe, or an unreadable one is renamed aside (never deleted) with one line, and epoch 1 runs again."""
+    data = LaMem(planted)
+    tr, va = data.read_part("train", 1), data.read_part("val", 1)
+    args = ([data.image_path(n) for n in tr.names[:8]], tr.scores[:8], [data.image_path(n) for n in va.names[:4]],
+            va.scores[:4], tmp_path)
+    Finetuner(tiny_model(toy), Recipe(epochs=1, patience=1, image_size=16), seed=0, split=1,
+              identity={"data": "A"}).fit(*args)
+    ck = tmp_path / "checkpoint.pt"
+    before = ck.read_bytes()
+    if change == "garbage":
+        ck.write_bytes(b"not a checkpoint")
+    recipe = Recipe(epochs=2, patience=2, image_size=16) if change == "recipe" else Recipe(epochs=2, patience=1,
+                                                                                              image_size=16)
+    identity = {"data": "B"} if change == "identity" else {"data": "A"}
+    capsys.readouterr()
+    fit = Finetuner(tiny_model(toy), recipe, seed=0, split=1, identity=identity).fit(*args)
+    err = capsys.readouterr().err
+    assert fit.resumed_from == 0 and fit.history[0]["epoch"] == 1
+    moved = list(tmp_path.glob("checkpoint.pt.moved-*"))
+    assert len(moved) == 1 and "moved checkpoint.pt aside" in err and "Traceback" not in err
+    assert len([ln for ln in err.splitlines() if "moved" in ln]) == 1
+    assert moved[0].read_bytes() == (b"not a checkpoint" if change == "garbage" else before)
+
+
+def test_a_checkpoint_of_this_run_is_resumed(toy, planted, tmp_path):
+    data = LaMem(planted)
+    tr, va = data.read_part("train", 1), data.read_part("val", 1)
+    args = ([data.image_path(n) for n in tr.names[:8]], tr.scores[:8], [data.image_path(n) for n in va.names[:4]],
+            va.scores[:4], tmp_path)
+    t = Finetuner(tiny_model(toy), Recipe(epochs=3, patience=3, image_size=16), seed=0, split=1,
+                  identity={"data": "A"})
+
+    def stop(epoch, trainer, row):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    t.on_epoch_end = stop
+    with pytest.raises(KeyboardInterrupt):
+        t.fit(*args)
+    fit = Finetuner(tiny_model(toy), Recipe(epochs=3, patience=3, image_size=16), seed=0, split=1,
+                    identity={"data": "A"}).fit(*args)
+    assert fit.resumed_from == 1 and not list(tmp_path.glob("*.moved-*"))
+
+
 # ------------------------------------------------------------------------------------- fine-tuned models
 
 def test_finetuned_model_loads_and_predicts_like_the_trainer(trained, planted, monkeypatch):
