@@ -135,6 +135,8 @@ def score(model: str, benchmark: str, *, weights: str | None = "default",
         if stored is not None:
             stored.meta["from_store"] = True
             return stored
+    if st is not None:
+        st.require_writable()  # a read-only home serves stored results but must not waste a run
     m = load_model(model, weights=weights, seed=options.seed, **dict(model_args or {}))
     t0 = time.perf_counter()
     result = bench(m, options)

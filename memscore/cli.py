@@ -105,6 +105,57 @@ def _declared(entry) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------
+@main.command("layers")
+@click.argument("model_name", metavar="MODEL")
+@click.option("--weights", default="none", show_default=True,
+              help="none | default | PATH (the layers are the architecture's: none downloads nothing)")
+@click.option("--model-args", default="", help="k=v,k=v passed to the model factory")
+@click.option("--image-size", type=click.IntRange(8, 4096), help="input size (default: the model's own)")
+@click.option("--min-units", default=24, show_default=True, type=click.IntRange(1),
+              help="layers with fewer output units are not scored")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def layers(model_name, weights, model_args, image_size, min_units, as_json):
+    """The layers a layer-by-layer benchmark scores on MODEL: canonical layers in forward order with units,
+    shape, relative depth and aliases (modules handing on a layer's output unmodified, never scored apart),
+    then the excluded ones (< --min-units units). One dry forward pass; check it before a long run."""
+    from .api import load_model
+    from .options import parse_kv
+
+    m = load_model(model_name, weights=weights, **parse_kv(model_args, "--model-args"))
+    info = m.layer_info(image_size)
+    canon = m.canonical_info(image_size)
+    try:
+        penultimate = m.penultimate_layer
+    except (IndexError, ValueError):
+        penultimate = None
+
+    def row(li) -> dict:
+        return {"name": li.name, "units": li.units, "shape": list(li.shape), "depth": li.depth,
+                "calls": li.calls, "aliases": list(li.aliases)}
+
+    scored = [row(li) for li in canon if li.units >= min_units]
+    excluded = [row(li) for li in canon if li.units < min_units]
+    size = image_size or m.preprocessing.crop_size
+    counts = {"layers": len(scored), "excluded": len(excluded), "aliases": len(info) - len(canon)}
+    if as_json:
+        click.echo(json.dumps({"model": model_name, "weights": m.weights, "image_size": size,
+                               "min_units": min_units, "penultimate": penultimate, "counts": counts,
+                               "layers": scored, "excluded": excluded}, indent=1))
+        return
+    click.echo(f"{model_name} at {size} px: {counts['layers']} layers scored (>= {min_units} units), "
+               f"{counts['excluded']} excluded, {counts['aliases']} aliases (not scored apart); "
+               f"penultimate {penultimate or '-'}")
+
+    def cells(r) -> list:
+        return [f"{r['depth']:.3f}", r["name"], r["units"], "x".join(map(str, r["shape"])), ", ".join(r["aliases"])]
+
+    _table(["depth", "layer", "units", "shape", "aliases"], [cells(r) for r in scored])
+    if excluded:
+        click.echo(f"\nexcluded (< {min_units} units):")
+        _table(["depth", "layer", "units", "shape", "aliases"], [cells(r) for r in excluded])
+
+
+# ---------------------------------------------------------------------------------------------
 @main.command()
 @click.option("--model", "-m", required=True, help="model name (see `memscore list models`)")
 @click.option("--benchmark", "-b", required=True, help="benchmark name (see `memscore list benchmarks`)")
@@ -167,9 +218,15 @@ def results(model, benchmark, history, fmt):
     if fmt == "json":
         click.echo(json.dumps([s.to_dict() for s in scores], indent=1))
         return
-    header = ["model", "benchmark", "version", "value", "error", "layer", "weights", "created"]
+
+    def data_short(meta) -> str:  # the first 10 hex digits of the data fingerprint ('' for older rows)
+        data = meta.get("data") if isinstance(meta, dict) else None
+        fp = data.get("fingerprint") if isinstance(data, dict) else None
+        return fp[:10] if isinstance(fp, str) else ""
+
+    header = ["model", "benchmark", "version", "value", "error", "layer", "weights", "data", "created"]
     rows = [(s.model, s.benchmark, s.benchmark_version, _f(s.value), _f(s.error), s.meta.get("layer", ""),
-             s.meta.get("weights", ""), _when(s.meta.get("created"))) for s in scores]
+             s.meta.get("weights", ""), data_short(s.meta), _when(s.meta.get("created"))) for s in scores]
     if fmt == "csv":
         import csv
 
@@ -187,12 +244,33 @@ def results(model, benchmark, history, fmt):
 
 @main.command()
 @click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
-def collect(folders):
+@click.option("--rebuild", is_flag=True,
+              help="rebuild the results database from the run files in $MEMSCORE_HOME/runs (the old database "
+                   "is moved aside, never deleted); then merge FOLDERS, if given")
+def collect(folders, rebuild):
     """Merge per-run JSON result files (e.g. from cluster jobs) into the results database."""
     from .store import ResultStore
 
-    added, seen = ResultStore().collect(list(folders) or None)
-    click.echo(f"{added} new of {seen} run files")
+    skipped = []
+
+    def on_skip(path, why):
+        skipped.append(path)
+        click.echo(f"skipped {path}: {why}", err=True)
+
+    store = ResultStore()
+    if rebuild:
+        report = store.rebuild(on_skip=on_skip)
+        if report["moved_to"] is not None:
+            click.echo(f"moved the old database aside to {report['moved_to']}")
+        salvaged = f" (wrote {report['salvaged']} run files for rows only the old database held)" \
+            if report["salvaged"] else ""
+        click.echo(f"rebuilt {store.db_path}: {report['added']} runs from {report['seen']} run files, "
+                   f"{len(skipped)} skipped{salvaged}")
+        if not folders:
+            return
+        skipped.clear()
+    added, seen = store.collect(list(folders) or None, on_skip=on_skip)
+    click.echo(f"{added} new of {seen} run files, {len(skipped)} skipped")
 
 
 # ---------------------------------------------------------------------------------------------

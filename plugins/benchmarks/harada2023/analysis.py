@@ -1,43 +1,253 @@
-"""Memorability vs brain similarity from stored scores (Harada & Sakai 2023, Figs. 2-4). Imports no torch.
+"""Memorability vs brain similarity from stored scores (Harada & Sakai 2023: Figs. 2, 3, 4A, 4B, S1). No torch.
 
-``layers``  Over every stored layer that has both a memorability score (``lamem-pls`` per-layer table) and
-            a region score (``neural-<r>`` per-layer table) of the same model and weights: Spearman rho between
-            layer memorability accuracy and similarity to each region (the paper's Fig. 2: V1 0.37, V2 0.76,
-            V4 0.21, IT 0.82 over 16,860 layers of 64 models).
-``models``  Across models: the model's memorability score against its IT similarity at the penultimate
-            layer and at its best (committed) layer (the paper's Figs. 3 and 4).
+Every number comes from the result store (:meth:`ResultStore.query`, current rows only); no model runs.
 
-Each writes ``<out>/<name>.csv`` (one row per point), ``<out>/<name>.json`` (rho, p, n per panel, and the
-paper's value) and one PNG scatter per panel (regression line; rho and n in the title).
-For each (model, weights, benchmark) the current stored score is used: the most recent full run (no
-``--limit``), else the most recent run.
+``figures``  All of the paper's figures, each as ``<fig>.csv`` (one row per point), ``<fig>.json`` (rho, p, n per
+             panel, what was left out and why) and a PNG scatter per panel, plus ``figures.json`` (an index):
+
+             * ``fig2``  over all layers of all (non fine-tuned) models: layer memorability accuracy (``lamem-pls``
+               per-layer value) vs layer similarity to V1 / V2 / V4 / IT (``neural-<r>`` per-layer value);
+               paper 0.37 / 0.76 / 0.21 / 0.82.
+             * ``fig3``  across fine-tuned models ``finetuned:<model>@lamem<k>``: test memorability (the
+               ``lamem-finetune`` row of split k) vs IT similarity of the fine-tuned model's penultimate layer
+               (its own ``neural-it`` score, the row of ``meta.penultimate_layer``); paper 0.56.
+             * ``fig4a`` / ``fig4b``  across ImageNet models: top-1 (the model registry's ``imagenet_top1``) vs IT
+               similarity at the penultimate layer / at the best layer (max over layers); paper -0.39 / 0.57.
+             * ``figS1``  across ImageNet models: top-1 vs fine-tuned memorability (``lamem-finetune`` value, the
+               mean test rho over splits); the paper's rho is not given here (None).
+``layers``   Fig. 2 (as ``layers.*``) plus per-model depth profiles: memorability and V1/V2/V4/IT similarity
+             against relative depth (``profiles/<model>.png``, ``layers_profiles.csv``).
+``models``   Across models: a memorability score (``lamem-pls`` by default) vs IT similarity at the penultimate and
+             at the committed layer of the same (base) model. Not one of the paper's figures (Fig. 3 correlates
+             *fine-tuned* models with their own penultimate layer: ``figures``), so no paper value is given.
+
+Which stored runs are used (stale or mismatched data is never mixed):
+
+1. Only current rows (``store.query`` default); fine-tuned models (``finetuned:*``) only in Fig. 3.
+2. Per benchmark and panel, only runs on one data set: the most common ``meta.data.fingerprint`` among the
+   runs the panel could use (ties: the most recent); runs on other data, and runs stored without a
+   fingerprint while others have one, are left out and counted in the JSON (``left_out``).
+3. Per (model, weights, model args, seed) the latest full run (no ``--limit``), else the latest run.
+4. A figure joining two benchmarks joins runs whose model, weights, model args and seed agree (Fig. 3: the
+   fine-tuned model's ``neural-it`` run with the fine-tuning run's seed, model args equal or none, and the
+   fine-tuned model's own weights — an earlier export, by sha256, is stale). Every run left out is counted
+   under its reason.
 """
 from __future__ import annotations
 
 import csv
 import json
 import math
+import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from memscore.errors import MemscoreError
 from memscore.scores import Score
 from memscore.store import ResultStore
 
-__all__ = ["PAPER_LAYERS", "PAPER_MODELS", "latest", "layer_points", "model_points", "correlate", "analyze_layers",
-           "analyze_models", "scatter"]
+__all__ = ["PAPER", "PAPER_LAYERS", "PAPER_MODELS", "PAPER_SOURCE", "FIGURES", "latest", "layer_points",
+           "model_points", "correlate", "analyze_layers", "analyze_models", "analyze_figures", "figure_panels",
+           "scatter", "imagenet_top1"]
 
 REGIONS = ("V1", "V2", "V4", "IT")
+PAPER_SOURCE = ("Harada & Sakai (2023), Feature representations useful for predicting image memorability, "
+                "arXiv 2303.07679")
+#: the published Spearman rho per figure and panel (None: not reported / not known here)
+PAPER: dict[str, dict[str, float | None]] = {
+    "fig2": {"V1": 0.37, "V2": 0.76, "V4": 0.21, "IT": 0.82},
+    "fig3": {"finetuned": 0.56},
+    "fig4a": {"penultimate": -0.39},
+    "fig4b": {"best": 0.57},
+    "figS1": {"top1": None},
+}
+FIGURES = tuple(PAPER)
+TITLES = {"fig2": "Fig. 2: layer memorability vs brain similarity (all layers)",
+          "fig3": "Fig. 3: fine-tuned memorability vs IT similarity of the penultimate layer",
+          "fig4a": "Fig. 4A: ImageNet top-1 vs IT similarity of the penultimate layer",
+          "fig4b": "Fig. 4B: ImageNet top-1 vs IT similarity of the best layer",
+          "figS1": "Fig. S1: ImageNet top-1 vs fine-tuned memorability"}
 #: the paper's Fig. 2 (Spearman rho over all layers)
-PAPER_LAYERS = {"V1": 0.37, "V2": 0.76, "V4": 0.21, "IT": 0.82}
-#: the paper's Figs. 3/4 (fine-tuned models: memorability vs IT similarity of the penultimate layer;
-#: ImageNet models: object-recognition accuracy vs IT similarity, penultimate / best layer)
-PAPER_MODELS = {"penultimate": 0.56, "best": None}
+PAPER_LAYERS = PAPER["fig2"]
+#: ``analyze models`` is not one of the paper's analyses (see the module docstring): no published value
+PAPER_MODELS: dict[str, float | None] = {"penultimate": None, "best": None}
+
+DEPTH_INDEX = "index/(n-1) in the stored row order (the rows carry no depth)"
+
+
+# ---------------------------------------------------------------------------------------------
+# which stored runs
+# ---------------------------------------------------------------------------------------------
+def _config(s: Score) -> dict[str, Any]:
+    c = s.meta.get("config")
+    return c if isinstance(c, dict) else {}
 
 
 def _full(s: Score) -> bool:
-    return s.meta.get("config", {}).get("limit") is None
+    return _config(s).get("limit") is None
+
+
+def _created(s: Score) -> float:
+    c = s.meta.get("created")
+    return float(c) if isinstance(c, (int, float)) else 0.0
+
+
+def _rank(s: Score) -> tuple[bool, float]:
+    """The run to keep of several: a full run (no --limit) before a smoke run, then the most recent."""
+    return _full(s), _created(s)
+
+
+def _weights(s: Score) -> str:
+    return str(s.meta.get("weights", ""))
+
+
+def _model_args(s: Score) -> str:
+    return json.dumps(_config(s).get("model_args") or {}, sort_keys=True, default=str)
+
+
+def _seed(s: Score) -> Any:
+    v = s.meta.get("seed", _config(s).get("seed"))
+    return 0 if v is None else v  # 0 is RunOptions' default seed
+
+
+def _fingerprint(s: Score) -> str | None:
+    d = s.meta.get("data")
+    fp = d.get("fingerprint") if isinstance(d, dict) else None
+    return str(fp) if fp else None
+
+
+def _key(s: Score) -> tuple[str, str, str, Any]:
+    """What two benchmarks' runs must share to be joined: model, weights, model args, seed."""
+    return s.model, _weights(s), _model_args(s), _seed(s)
+
+
+def _sort(keys: Iterable[tuple]) -> list[tuple]:
+    return sorted(keys, key=lambda k: tuple(map(str, k)))
+
+
+def is_finetuned(model: str) -> bool:
+    return model.startswith("finetuned:")
+
+
+def base_model(model: str) -> str:
+    """``finetuned:<model>@lamem<k>[-<hash8>]`` -> ``<model>``; other names unchanged."""
+    return model[len("finetuned:"):].rsplit("@lamem", 1)[0] if is_finetuned(model) else model
+
+
+def _short(fp: str | None) -> str:
+    return "none" if fp is None else fp[:10]
+
+
+def _finite(v: Any) -> float | None:
+    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+class LeftOut:
+    """Runs (or fine-tuned models) a panel could not use, grouped by (benchmark, reason)."""
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[str, str], list[str]] = {}
+
+    def add(self, benchmark: str, why: str, model: str) -> None:
+        self._groups.setdefault((benchmark, why), []).append(model)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._groups.values())
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [{"benchmark": b, "why": w, "rows": len(ms), "models": sorted(set(ms))}
+                for (b, w), ms in sorted(self._groups.items())]
+
+
+@dataclass
+class Pick:
+    """The runs of one benchmark a panel uses: one per (model, weights, model args, seed), one data set."""
+
+    benchmark: str
+    scores: dict[tuple, Score] = field(default_factory=dict)
+    fingerprint: str | None = None
+    fingerprints: dict[str, int] = field(default_factory=dict)  # every fingerprint seen -> runs
+
+    def info(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "runs": len(self.scores),
+                "fingerprints": self.fingerprints}
+
+
+class Stored:
+    """The store as the analysis reads it: current rows of each benchmark, optionally of some models only
+    (a fine-tuned model counts as its base model's)."""
+
+    def __init__(self, store: ResultStore, models: Iterable[str] | None = None):
+        self.store = store
+        self.wanted = set(models) if models else None
+        self._rows: dict[str, list[Score]] = {}
+
+    def query(self, benchmark: str) -> list[Score]:
+        if benchmark not in self._rows:
+            self._rows[benchmark] = [s for s in self.store.query(benchmark=benchmark)
+                                     if self.wanted is None or s.model in self.wanted
+                                     or base_model(s.model) in self.wanted]
+        return self._rows[benchmark]
+
+    def pick(self, benchmark: str, left: LeftOut, relevant: Callable[[Score], bool] | None = None) -> Pick:
+        """Rules 2 and 3 of the module docstring; what is not used goes to ``left``."""
+        scores = [s for s in self.query(benchmark) if relevant is None or relevant(s)]
+        pick = Pick(benchmark)
+        counts = Counter(_fingerprint(s) for s in scores)
+        pick.fingerprints = {_short(f): c for f, c in counts.most_common()}
+        real = {f: c for f, c in counts.items() if f is not None}
+        if real:
+            newest = defaultdict(float)
+            for s in scores:
+                newest[_fingerprint(s)] = max(newest[_fingerprint(s)], _created(s))
+            pick.fingerprint = max(real, key=lambda f: (real[f], newest[f], f))
+        chosen: dict[tuple, list[Score]] = defaultdict(list)
+        for s in scores:
+            fp = _fingerprint(s)
+            if fp != pick.fingerprint:
+                if fp is None:
+                    why = ("stored without a data fingerprint (an older key form) while other runs have one; "
+                           "re-run it to include it")
+                else:
+                    why = (f"computed on other data (fingerprint {_short(fp)}, {counts[fp]} run(s)) than the "
+                           f"{real[pick.fingerprint]} run(s) on {_short(pick.fingerprint)} used here: runs on "
+                           f"different data are not mixed in one panel")
+                left.add(benchmark, why, s.model)
+                continue
+            chosen[_key(s)].append(s)
+        for key, runs in chosen.items():
+            runs.sort(key=_rank, reverse=True)
+            pick.scores[key] = runs[0]
+            for s in runs[1:]:
+                left.add(benchmark, "superseded: a newer or full (no --limit) run with the same model, weights, "
+                                    "model args and seed is used", s.model)
+        return pick
+
+
+def _join(a: Pick, b: Pick, left: LeftOut) -> list[tuple]:
+    for k in _sort(a.scores.keys() - b.scores.keys()):
+        left.add(a.benchmark, f"no {b.benchmark} run of the model with the same weights, model args and seed", k[0])
+    for k in _sort(b.scores.keys() - a.scores.keys()):
+        left.add(b.benchmark, f"no {a.benchmark} run of the model with the same weights, model args and seed", k[0])
+    return _sort(a.scores.keys() & b.scores.keys())
+
+
+def _one_per_model(pick: Pick, left: LeftOut) -> dict[str, Score]:
+    """One run per model (of several seeds / weights / args left after the other filters: full, newest)."""
+    by_model: dict[str, list[Score]] = defaultdict(list)
+    for s in pick.scores.values():
+        by_model[s.model].append(s)
+    out = {}
+    for model, runs in sorted(by_model.items()):
+        runs.sort(key=_rank, reverse=True)
+        out[model] = runs[0]
+        for _ in runs[1:]:
+            left.add(pick.benchmark, "another run of the same model (other seed) is used: one point per model", model)
+    return out
 
 
 def latest(store: ResultStore, benchmark: str, models: Iterable[str] | None = None) -> dict[tuple[str, str], Score]:
@@ -47,31 +257,42 @@ def latest(store: ResultStore, benchmark: str, models: Iterable[str] | None = No
     for s in store.query(benchmark=benchmark):
         if wanted is not None and s.model not in wanted:
             continue
-        key = (s.model, str(s.meta.get("weights", "")))
+        key = (s.model, _weights(s))
         old = out.get(key)
-        if old is None or (_full(s), s.meta.get("created", 0)) >= (_full(old), old.meta.get("created", 0)):
+        if old is None or _rank(s) >= _rank(old):
             out[key] = s
     return out
 
 
-def _layer_value(row: dict[str, Any], value: str) -> float | None:
-    v = row.get("raw") if value == "raw" else row.get("value")
-    if value == "raw" and v is None:
-        v = row.get("value")
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return None
-    return float(v)
+def imagenet_top1(model: str) -> tuple[float | None, str]:
+    """(ImageNet top-1 from the model registry's metadata, why it is None)."""
+    from memscore import pluginmanager
+
+    try:
+        entry, args = pluginmanager.registry().get("model", model)
+    except MemscoreError as exc:
+        return None, f"not a registered model ({str(exc).splitlines()[0][:120]})"
+    top1 = _finite(entry.meta.get("imagenet_top1")) if not args else None
+    if top1 is None:
+        return None, "the model registry has no ImageNet top-1 for it (`memscore list models --details`)"
+    return top1, ""
 
 
+# ---------------------------------------------------------------------------------------------
+# panels
+# ---------------------------------------------------------------------------------------------
 @dataclass
 class Panel:
     name: str
     x_label: str
     y_label: str
-    points: list[dict[str, Any]] = field(default_factory=list)  # {"model", "weights", "layer"?, "x", "y"}
+    points: list[dict[str, Any]] = field(default_factory=list)  # {"model", "weights", "layer"?, "x", "y", ...}
     paper: float | None = None
     rho: float | None = None
     p: float | None = None
+    left_out: LeftOut = field(default_factory=LeftOut)
+    data: dict[str, Any] = field(default_factory=dict)  # benchmark -> Pick.info()
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -80,11 +301,13 @@ class Panel:
     def summary(self) -> dict[str, Any]:
         return {"rho": self.rho, "p": self.p, "n": self.n, "paper_rho": self.paper,
                 "models": len({(p["model"], p["weights"]) for p in self.points}),
-                "x": self.x_label, "y": self.y_label}
+                "x": self.x_label, "y": self.y_label, "data": self.data,
+                "left_out": self.left_out.to_list(), "left_out_rows": len(self.left_out), **self.notes}
 
 
 def correlate(panel: Panel) -> Panel:
     """Spearman rho (scipy.stats.spearmanr, tie-aware) of the panel's points; None below 3 points."""
+    panel.rho = panel.p = None
     if panel.n >= 3:
         from scipy.stats import spearmanr
 
@@ -95,54 +318,319 @@ def correlate(panel: Panel) -> Panel:
     return panel
 
 
-def layer_points(store: ResultStore, *, models: Iterable[str] | None = None, value: str = "value",
-                 memorability: str = "lamem-pls", regions: Iterable[str] = REGIONS) -> dict[str, Panel]:
-    """One panel per region: (similarity, memorability) for every layer scored on both."""
-    mem = latest(store, memorability, models)
-    label = "raw r" if value == "raw" else "ceiled"
-    panels = {}
+def _layer_value(row: dict[str, Any], value: str) -> float | None:
+    v = row.get("raw") if value == "raw" else row.get("value")
+    if value == "raw" and v is None:
+        v = row.get("value")
+    return _finite(v)
+
+
+def _row(score: Score, layer: str | None) -> dict[str, Any] | None:
+    """The per-layer row of ``layer`` (also when ``layer`` is listed as an alias of a row)."""
+    if not layer:
+        return None
+    for r in score.layers:
+        if r.get("layer") == layer:
+            return r
+    for r in score.layers:
+        if layer in (r.get("aliases") or ()):
+            return r
+    return None
+
+
+def _label(value: str) -> str:
+    return "raw r" if value == "raw" else "ceiled"
+
+
+def _not_finetuned(s: Score) -> bool:
+    return not is_finetuned(s.model)
+
+
+def _fig2(src: Stored, value: str, memorability: str, regions: Iterable[str] = REGIONS,
+          ) -> tuple[dict[str, Panel], dict[tuple, dict[str, Score]]]:
+    """Fig. 2 panels and, per joined model key, its scores by benchmark (for the depth profiles)."""
+    panels: dict[str, Panel] = {}
+    models: dict[tuple, dict[str, Score]] = defaultdict(dict)
     for region in regions:
-        panel = Panel(region, f"{region} similarity ({label}, neural-{region.lower()})",
+        bench = f"neural-{region.lower()}"
+        panel = Panel(region, f"{region} similarity ({_label(value)}, {bench})",
                       f"memorability accuracy ({memorability})", paper=PAPER_LAYERS.get(region))
-        neural = latest(store, f"neural-{region.lower()}", models)
-        for key in sorted(set(mem) & set(neural)):
-            m_rows = {r["layer"]: r for r in mem[key].layers}
-            for row in neural[key].layers:
+        left = panel.left_out
+        for s in src.query(memorability) + src.query(bench):
+            if is_finetuned(s.model):
+                left.add(s.benchmark, "a fine-tuned model: Fig. 2 is over ImageNet models (and a model fine-tuned "
+                                      "on one LaMem split has seen other splits' test images)", s.model)
+        mem = src.pick(memorability, left, _not_finetuned)
+        neural = src.pick(bench, left, _not_finetuned)
+        panel.data = {memorability: mem.info(), bench: neural.info()}
+        unmatched = 0
+        for key in _join(mem, neural, left):
+            m_rows = {r.get("layer"): r for r in mem.scores[key].layers}
+            models[key][memorability] = mem.scores[key]
+            models[key][bench] = neural.scores[key]
+            for row in neural.scores[key].layers:
                 x = _layer_value(row, value)
-                y = _layer_value(m_rows[row["layer"]], "value") if row["layer"] in m_rows else None
+                m = m_rows.get(row.get("layer"))
+                y = _layer_value(m, "value") if m is not None else None
                 if x is not None and y is not None:
                     panel.points.append({"model": key[0], "weights": key[1], "layer": row["layer"], "x": x, "y": y})
+                else:
+                    unmatched += 1
+        panel.notes["layers_without_both_values"] = unmatched
         panels[region] = correlate(panel)
-    return panels
+    return panels, models
+
+
+def _fig3(src: Stored, value: str) -> dict[str, Panel]:
+    panel = Panel("finetuned", f"IT similarity of the fine-tuned penultimate layer ({_label(value)}, neural-it)",
+                  "test memorability accuracy (lamem-finetune, split k)", paper=PAPER["fig3"]["finetuned"])
+    left = panel.left_out
+    ft = src.pick("lamem-finetune", left, _not_finetuned)
+    nit = src.pick("neural-it", left, lambda s: is_finetuned(s.model))
+    panel.data = {"lamem-finetune": ft.info(), "neural-it": nit.info()}
+    by_name: dict[str, list[Score]] = defaultdict(list)
+    for s in nit.scores.values():
+        by_name[s.model].append(s)
+    used: set[str] = set()
+    for key in _sort(ft.scores):
+        f = ft.scores[key]
+        for row in f.splits:
+            name = row.get("model") or f"finetuned:{f.model}@lamem{row.get('split')}"
+            y = _finite(row.get("value", row.get("test_rho")))
+            if y is None:
+                left.add("lamem-finetune", "the split has no finite test rho", name)
+                continue
+            cands = by_name.get(name, [])
+            if not cands:
+                left.add("lamem-finetune", "the fine-tuned model has no neural-it run", name)
+                continue
+            used.add(name)
+            ok = []
+            for c in cands:
+                why = _finetuned_mismatch(c, f)
+                if why:
+                    left.add("neural-it", why, name)
+                else:
+                    ok.append(c)
+            if not ok:
+                continue
+            ok.sort(key=_rank, reverse=True)
+            c = ok[0]
+            for _ in ok[1:]:
+                left.add("neural-it", "another neural-it run of the same fine-tuned model is used", name)
+            pen = c.meta.get("penultimate_layer")
+            r = _row(c, pen)
+            x = _layer_value(r, value) if r is not None else None
+            if x is None:
+                left.add("neural-it", "no value for the penultimate layer (meta.penultimate_layer missing or not in "
+                                      "the per-layer table)", name)
+                continue
+            panel.points.append({"model": name, "weights": _weights(c), "layer": r["layer"], "x": x, "y": y,
+                                 "base_model": f.model, "split": row.get("split")})
+    for name in sorted(set(by_name) - used):
+        for _ in by_name[name]:
+            left.add("neural-it", "no lamem-finetune run (of the panel's data) names this fine-tuned model", name)
+    return {"finetuned": correlate(panel)}
+
+
+def _finetuned_mismatch(c: Score, f: Score) -> str:
+    """Why the neural-it run ``c`` of a fine-tuned model does not belong to fine-tuning run ``f`` ('' if it does)."""
+    w = _weights(c)
+    if not (w == "default" or w.startswith("default:")):
+        return f"the neural-it run used weights {w!r}, not the fine-tuned model's own"
+    if _seed(c) != _seed(f):
+        return "the neural-it run's seed differs from its fine-tuning run's"
+    if _model_args(c) not in ("{}", _model_args(f)):
+        return "the neural-it run's model args differ from its fine-tuning run's"
+    m = re.fullmatch(r"default:sha256=([0-9a-f]+)", w)
+    if m:
+        from memscore import pluginmanager
+
+        try:
+            entry, args = pluginmanager.registry().get("model", c.model)
+        except MemscoreError:
+            entry, args = None, ()
+        now = entry.meta.get("sha256") if entry is not None and not args else None
+        if now and now != m.group(1):
+            return "stale: the neural-it run scored an earlier export of the fine-tuned model (sha256 differs)"
+    return ""
+
+
+def _imagenet(pick: Pick, left: LeftOut, top1: Callable[[str], tuple[float | None, str]]
+              ) -> dict[str, tuple[Score, float]]:
+    """Per model: the run to use and its ImageNet top-1 (registered default weights, no model args)."""
+    kept = Pick(pick.benchmark, fingerprint=pick.fingerprint, fingerprints=pick.fingerprints)
+    for key, s in pick.scores.items():
+        w = _weights(s)
+        if not (w == "default" or w.startswith("default:")):
+            left.add(pick.benchmark, "weights are not the registered default weights the ImageNet top-1 is for", s.model)
+        elif _model_args(s) != "{}":
+            left.add(pick.benchmark, "run with model args: the registry's ImageNet top-1 is for the model as "
+                                     "registered", s.model)
+        else:
+            kept.scores[key] = s
+    out = {}
+    cache: dict[str, tuple[float | None, str]] = {}
+    for model, s in _one_per_model(kept, left).items():
+        t, why = cache.setdefault(model, top1(model))
+        if t is None:
+            left.add(pick.benchmark, why, model)
+        else:
+            out[model] = (s, t)
+    return out
+
+
+def _fig4(src: Stored, value: str, top1: Callable[[str], tuple[float | None, str]]) -> dict[str, dict[str, Panel]]:
+    pen = Panel("penultimate", "ImageNet top-1 (%, model registry)",
+                f"IT similarity of the penultimate layer ({_label(value)}, neural-it)", paper=PAPER["fig4a"]["penultimate"])
+    best = Panel("best", "ImageNet top-1 (%, model registry)",
+                 f"IT similarity of the best layer ({_label(value)}, max over layers, neural-it)",
+                 paper=PAPER["fig4b"]["best"])
+    for panel in (pen, best):
+        left = panel.left_out
+        nit = src.pick("neural-it", left, _not_finetuned)
+        panel.data = {"neural-it": nit.info()}
+        for model, (s, t) in _imagenet(nit, left, top1).items():
+            if panel is pen:
+                r = _row(s, s.meta.get("penultimate_layer"))
+                y = _layer_value(r, value) if r is not None else None
+                if y is None:
+                    left.add("neural-it", "no value for the penultimate layer (meta.penultimate_layer missing or not "
+                                          "in the per-layer table)", model)
+                    continue
+                layer = r["layer"]
+            else:
+                vals = [(v, r.get("layer")) for r in s.layers if (v := _layer_value(r, value)) is not None]
+                if vals:
+                    y, layer = max(vals, key=lambda t_: t_[0])
+                elif value != "raw" and _finite(s.value) is not None:
+                    y, layer = float(s.value), s.meta.get("layer", "")
+                else:
+                    left.add("neural-it", "no per-layer values", model)
+                    continue
+            panel.points.append({"model": model, "weights": _weights(s), "layer": layer, "x": t, "y": y})
+        correlate(panel)
+    return {"fig4a": {"penultimate": pen}, "fig4b": {"best": best}}
+
+
+def _figS1(src: Stored, top1: Callable[[str], tuple[float | None, str]]) -> dict[str, Panel]:
+    panel = Panel("top1", "ImageNet top-1 (%, model registry)",
+                  "fine-tuned memorability (lamem-finetune, mean test rho over splits)", paper=PAPER["figS1"]["top1"])
+    left = panel.left_out
+    ft = src.pick("lamem-finetune", left, _not_finetuned)
+    panel.data = {"lamem-finetune": ft.info()}
+    for model, (s, t) in _imagenet(ft, left, top1).items():
+        y = _finite(s.value)
+        if y is None:
+            left.add("lamem-finetune", "no finite value", model)
+            continue
+        panel.points.append({"model": model, "weights": _weights(s), "x": t, "y": y,
+                             "splits": len(s.splits)})
+    return {"top1": correlate(panel)}
+
+
+def figure_panels(store: ResultStore | None = None, *, figures: Iterable[str] = FIGURES,
+                  models: Iterable[str] | None = None, value: str = "value",
+                  top1: Callable[[str], tuple[float | None, str]] = imagenet_top1) -> dict[str, dict[str, Panel]]:
+    """The panels of the paper's figures from the stored scores: ``{figure: {panel: Panel}}``."""
+    src = Stored(store or ResultStore(), models)
+    want = list(figures)
+    out: dict[str, dict[str, Panel]] = {}
+    for fig in want:
+        if fig == "fig2":
+            out[fig] = _fig2(src, value, "lamem-pls")[0]
+        elif fig == "fig3":
+            out[fig] = _fig3(src, value)
+        elif fig in ("fig4a", "fig4b"):
+            if fig not in out:
+                out.update({k: v for k, v in _fig4(src, value, top1).items() if k in want})
+        elif fig == "figS1":
+            out[fig] = _figS1(src, top1)
+        else:
+            raise MemscoreError(f"unknown figure {fig!r}; the paper's figures are {', '.join(FIGURES)}")
+    return {f: out[f] for f in want}
+
+
+def layer_points(store: ResultStore, *, models: Iterable[str] | None = None, value: str = "value",
+                 memorability: str = "lamem-pls", regions: Iterable[str] = REGIONS) -> dict[str, Panel]:
+    """One panel per region: (similarity, memorability) for every layer scored on both (Fig. 2)."""
+    return _fig2(Stored(store, models), value, memorability, regions)[0]
 
 
 def model_points(store: ResultStore, *, models: Iterable[str] | None = None, value: str = "value",
                  memorability: str = "lamem-pls", region: str = "IT") -> dict[str, Panel]:
-    """Across models: memorability score vs region similarity at the penultimate and at the best layer."""
-    mem = latest(store, memorability, models)
-    neural = latest(store, f"neural-{region.lower()}", models)
-    label = "raw r" if value == "raw" else "ceiled"
+    """Across models: memorability score vs region similarity at the penultimate and at the committed layer."""
+    src = Stored(store, models)
+    label = _label(value)
+    bench = f"neural-{region.lower()}"
     pen = Panel("penultimate", f"{region} similarity of the penultimate layer ({label})",
-                f"memorability ({memorability})", paper=PAPER_MODELS["penultimate"] if region == "IT" else None)
+                f"memorability ({memorability})", paper=PAPER_MODELS["penultimate"])
     best = Panel("best", f"{region} similarity of the best layer ({label})", f"memorability ({memorability})",
-                 paper=PAPER_MODELS["best"] if region == "IT" else None)
-    for key in sorted(set(mem) & set(neural)):
-        s = neural[key]
-        y = mem[key].value
-        if y is None or not math.isfinite(y):
-            continue
-        rows = {r["layer"]: r for r in s.layers}
-        layer = s.meta.get("penultimate_layer")
-        if layer in rows and (x := _layer_value(rows[layer], value)) is not None:
-            pen.points.append({"model": key[0], "weights": key[1], "layer": layer, "x": x, "y": float(y)})
-        committed = s.meta.get("layer") or s.best_layer
-        if committed in rows and (x := _layer_value(rows[committed], value)) is not None:
-            best.points.append({"model": key[0], "weights": key[1], "layer": committed, "x": x, "y": float(y)})
-    return {"penultimate": correlate(pen), "best": correlate(best)}
+                 paper=PAPER_MODELS["best"])
+    for panel in (pen, best):
+        mem = src.pick(memorability, panel.left_out)
+        neural = src.pick(bench, panel.left_out)
+        panel.data = {memorability: mem.info(), bench: neural.info()}
+        for key in _join(mem, neural, panel.left_out):
+            s = neural.scores[key]
+            y = _finite(mem.scores[key].value)
+            if y is None:
+                panel.left_out.add(memorability, "no finite value", key[0])
+                continue
+            layer = s.meta.get("penultimate_layer") if panel is pen else (s.meta.get("layer") or s.best_layer)
+            r = _row(s, layer)
+            x = _layer_value(r, value) if r is not None else None
+            if x is None:
+                panel.left_out.add(bench, f"no value for the {panel.name} layer", key[0])
+                continue
+            panel.points.append({"model": key[0], "weights": key[1], "layer": r["layer"], "x": x, "y": y})
+        correlate(panel)
+    return {"penultimate": pen, "best": best}
 
 
-def scatter(panel: Panel, path: Path, *, title: str, size: tuple[float, float] = (5.0, 4.0), dpi: int = 100) -> Path:
-    """A PNG scatter with a least-squares line; ``size`` in inches at ``dpi`` (default 500 × 400 pixels)."""
+# ---------------------------------------------------------------------------------------------
+# depth profiles
+# ---------------------------------------------------------------------------------------------
+def _depths(score: Score, known: dict[str, float]) -> tuple[list[float], str]:
+    """Relative depth of each row of ``score.layers``: the rows' own ``depth``; else that of the same layer
+    stored by another benchmark of the model; else index/(n-1) in the stored row order."""
+    rows = score.layers
+    own = [_finite(r.get("depth")) for r in rows]
+    if rows and all(d is not None for d in own):
+        return [float(d) for d in own], "stored"
+    by_name = [known.get(r.get("layer")) for r in rows]
+    if rows and all(d is not None for d in by_name):
+        return [float(d) for d in by_name], "stored by another benchmark of the model (matched by layer name)"
+    n = len(rows)
+    return [i / (n - 1) if n > 1 else 0.0 for i in range(n)], DEPTH_INDEX
+
+
+def profiles(models: dict[tuple, dict[str, Score]], value: str) -> list[dict[str, Any]]:
+    """Per joined model: {model, weights, series: {benchmark: [(layer, depth, value)]}, depth: {benchmark: how}}."""
+    out = []
+    for key in _sort(models):
+        scores = models[key]
+        known: dict[str, float] = {}
+        for s in scores.values():
+            for r in s.layers:
+                d = _finite(r.get("depth"))
+                if d is not None:
+                    known.setdefault(r.get("layer"), d)
+        series, how = {}, {}
+        order = {b: i for i, b in enumerate(["neural-v1", "neural-v2", "neural-v4", "neural-it"])}
+        for bench, s in sorted(scores.items(), key=lambda t: (order.get(t[0], -1), t[0])):
+            depths, how[bench] = _depths(s, known)
+            v = "value" if bench.startswith("lamem") else value
+            series[bench] = [(r.get("layer"), d, _layer_value(r, v)) for r, d in zip(s.layers, depths)]
+        out.append({"model": key[0], "weights": key[1], "model_args": key[2], "seed": key[3],
+                    "series": series, "depth": how})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# plots and files
+# ---------------------------------------------------------------------------------------------
+def _plt():
     try:
         import matplotlib
 
@@ -150,6 +638,18 @@ def scatter(panel: Panel, path: Path, *, title: str, size: tuple[float, float] =
         import matplotlib.pyplot as plt
     except ImportError:
         raise MemscoreError("the analysis plots need matplotlib: pip install matplotlib (or pass --no-plots)") from None
+    return plt
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def scatter(panel: Panel, path: Path, *, title: str, size: tuple[float, float] = (5.0, 4.0), dpi: int = 100,
+            paper: bool = False) -> Path:
+    """A PNG scatter with a least-squares line; ``size`` in inches at ``dpi`` (default 500 × 400 pixels).
+    ``paper``: the published rho beside ours in a box (upper left)."""
+    plt = _plt()
     import numpy as np
 
     x = np.array([p["x"] for p in panel.points], dtype=float)
@@ -161,9 +661,14 @@ def scatter(panel: Panel, path: Path, *, title: str, size: tuple[float, float] =
             slope, intercept = np.polyfit(x, y, 1)
             xs = np.linspace(x.min(), x.max(), 2)
             ax.plot(xs, slope * xs + intercept, color="C3", linewidth=1.5)
+        if paper:
+            text = f"ours   ρ = {_fmt(panel.rho)} (n = {panel.n:,})\npaper ρ = " + (
+                _fmt(panel.paper) if panel.paper is not None else "not reported")
+            ax.text(0.02, 0.98, text, transform=ax.transAxes, va="top", ha="left", fontsize=8, family="monospace",
+                    bbox={"boxstyle": "round", "facecolor": "lightyellow", "edgecolor": "0.5", "alpha": 0.9})
         ax.set_xlabel(panel.x_label, fontsize=8)
         ax.set_ylabel(panel.y_label, fontsize=8)
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=9)
         ax.tick_params(labelsize=7)
         fig.tight_layout()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,52 +678,215 @@ def scatter(panel: Panel, path: Path, *, title: str, size: tuple[float, float] =
     return path
 
 
-def _title(panel: Panel, what: str) -> str:
-    rho = "n/a" if panel.rho is None else f"{panel.rho:.2f}"
-    paper = f" (paper {panel.paper:.2f})" if panel.paper is not None else ""
-    return f"{what}: ρ = {rho}{paper}, n = {panel.n:,}"
+def rho_bars(panels: dict[str, Panel], path: Path, *, title: str, paper: bool = False,
+             size: tuple[float, float] = (5.0, 4.0), dpi: int = 100) -> Path:
+    """Our rho per panel as bars (n below each), the published ones as markers with ``paper``."""
+    plt = _plt()
+    names = list(panels)
+    fig, ax = plt.subplots(figsize=size, dpi=dpi)
+    try:
+        ours = [panels[k].rho if panels[k].rho is not None else 0.0 for k in names]
+        ax.bar(range(len(names)), ours, color="C0", label="memscore")
+        if paper:
+            pts = [(i, panels[k].paper) for i, k in enumerate(names) if panels[k].paper is not None]
+            if pts:
+                ax.scatter([i for i, _ in pts], [v for _, v in pts], marker="D", color="k", zorder=3,
+                           label="paper")
+            ax.legend(fontsize=8, loc="best")
+        ax.axhline(0, color="0.5", linewidth=0.8)
+        ax.set_xticks(range(len(names)), [f"{k}\nn={panels[k].n:,}" for k in names], fontsize=8)
+        ax.set_ylabel("Spearman ρ", fontsize=8)
+        ax.set_ylim(min(-0.1, *[v - 0.1 for v in ours]), 1.0)
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(labelsize=7)
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi)
+    finally:
+        plt.close(fig)
+    return path
+
+
+_REGION_COLOURS = {"neural-v1": "C0", "neural-v2": "C1", "neural-v4": "C2", "neural-it": "C3"}
+
+
+def profile_plot(profile: dict[str, Any], path: Path, *, size: tuple[float, float] = (6.0, 5.0), dpi: int = 100) -> Path:
+    """Memorability (top) and V1/V2/V4/IT similarity (bottom) against relative depth, one model."""
+    plt = _plt()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=size, dpi=dpi, sharex=True)
+    try:
+        for bench, pts in profile["series"].items():
+            pts = [(d, v) for _, d, v in pts if v is not None]
+            pts.sort()
+            ax = top if bench.startswith("lamem") else bottom
+            colour = "k" if ax is top else _REGION_COLOURS.get(bench)
+            label = bench if ax is top else bench.removeprefix("neural-").upper()
+            ax.plot([d for d, _ in pts], [v for _, v in pts], marker="o", markersize=2.5, linewidth=1, color=colour,
+                    label=label)
+        top.set_ylabel("memorability ρ", fontsize=8)
+        bottom.set_ylabel("similarity", fontsize=8)
+        bottom.set_xlabel("relative depth (0 = first layer, 1 = last)", fontsize=8)
+        bottom.set_xlim(-0.02, 1.02)
+        for ax in (top, bottom):
+            ax.tick_params(labelsize=7)
+            if ax.lines:
+                ax.legend(fontsize=7, loc="best")
+        index = [b for b, how in profile["depth"].items() if how == DEPTH_INDEX]
+        title = f"{profile['model']} ({profile['weights']})"
+        if index:
+            title += "\ndepth by row index: " + ", ".join(index)
+        top.set_title(title, fontsize=9)
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in name)
+
+
+def _title(panel: Panel, what: str, paper: bool = False) -> str:
+    extra = f" (paper {_fmt(panel.paper)})" if paper and panel.paper is not None else ""
+    return f"{what}: ρ = {_fmt(panel.rho)}{extra}, n = {panel.n:,}"
+
+
+def _paper_block(panels: dict[str, Panel]) -> dict[str, Any]:
+    return {"source": PAPER_SOURCE, "panels": {
+        k: {"ours": p.rho, "paper": p.paper, "difference": None if p.rho is None or p.paper is None else p.rho - p.paper}
+        for k, p in panels.items()}}
 
 
 def _write(panels: dict[str, Panel], out: Path, name: str, extra: dict[str, Any], plots: bool,
-           titles: dict[str, str]) -> dict[str, Any]:
+           titles: dict[str, str], paper: bool = False, bars: str | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
+    extras = sorted({k for p in panels.values() for pt in p.points for k in pt}
+                    - {"model", "weights", "layer", "x", "y"})
     with open(out / f"{name}.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["panel", "model", "weights", "layer", "x", "y"])
+        w.writerow(["panel", "model", "weights", "layer", "x", "y", *extras])
         for key, panel in panels.items():
             for p in panel.points:
-                w.writerow([key, p["model"], p["weights"], p.get("layer", ""), repr(p["x"]), repr(p["y"])])
+                w.writerow([key, p["model"], p["weights"], p.get("layer", ""), repr(p["x"]), repr(p["y"]),
+                            *[p.get(k, "") for k in extras]])
     files = [str(out / f"{name}.csv"), str(out / f"{name}.json")]
     if plots:
         for key, panel in panels.items():
             if panel.n:
-                files.append(str(scatter(panel, out / f"{name}_{key.lower()}.png", title=_title(panel, titles[key]))))
-    result = {**extra, "panels": {k: p.summary() for k, p in panels.items()}, "files": files}
-    (out / f"{name}.json").write_text(json.dumps(result, indent=1))
+                png = out / f"{name}_{key.lower()}.png" if len(panels) > 1 else out / f"{name}.png"
+                files.append(str(scatter(panel, png, title=_title(panel, titles[key], paper), paper=paper)))
+        if bars and any(p.rho is not None for p in panels.values()):
+            files.append(str(rho_bars(panels, out / f"{name}_rho.png", title=bars, paper=paper)))
+    result = {**extra, "panels": {k: p.summary() for k, p in panels.items()}}
+    if len(panels) == 1:
+        only = next(iter(panels.values()))
+        result.update(rho=only.rho, p=only.p, n=only.n, paper_rho=only.paper)
+    if paper:
+        result["paper"] = _paper_block(panels)
+    result["files"] = files
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1, default=str))
     return result
+
+
+def _write_profiles(profs: list[dict[str, Any]], out: Path, plots: bool) -> dict[str, Any]:
+    with open(out / "layers_profiles.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["model", "weights", "benchmark", "layer", "index", "depth", "depth_from", "value"])
+        for prof in profs:
+            for bench, pts in prof["series"].items():
+                for i, (layer, d, v) in enumerate(pts):
+                    w.writerow([prof["model"], prof["weights"], bench, layer, i, repr(d), prof["depth"][bench],
+                                "" if v is None else repr(v)])
+    seen: Counter = Counter(_safe(p["model"]) for p in profs)
+    entries, files = [], [str(out / "layers_profiles.csv")]
+    for i, prof in enumerate(profs):
+        stem = _safe(prof["model"])
+        if seen[stem] > 1:
+            stem += f"--{i}"
+        png = None
+        if plots:
+            png = str(profile_plot(prof, out / "profiles" / f"{stem}.png"))
+            files.append(png)
+        entries.append({"model": prof["model"], "weights": prof["weights"], "png": png, "depth": prof["depth"],
+                        "layers": {b: len(pts) for b, pts in prof["series"].items()}})
+    how = Counter(h for p in profs for h in p["depth"].values())
+    return {"depth": "relative depth in [0, 1]: the rows' stored 'depth' where they carry it (else that of the "
+                     f"same layer stored by another benchmark of the model), else {DEPTH_INDEX}",
+            "depth_from": dict(how), "models": entries, "files": files}
 
 
 def analyze_layers(store: ResultStore | None = None, *, out: Path | str = "memscore-analysis",
                    models: Iterable[str] | None = None, value: str = "value", memorability: str = "lamem-pls",
-                   plots: bool = True) -> dict[str, Any]:
+                   plots: bool = True, paper: bool = False, depth_profiles: bool = True) -> dict[str, Any]:
     st = store or ResultStore()
-    panels = layer_points(st, models=models, value=value, memorability=memorability)
+    panels, joined = _fig2(Stored(st, models), value, memorability)
     if not any(p.n for p in panels.values()):
         raise MemscoreError(f"no stored layer has both a {memorability} and a neural-* score; run e.g. "
                             f"`memscore score -m MODEL -b {memorability}` and `-b neural-it` first")
-    extra = {"analysis": "layers", "memorability": memorability, "value": value}
-    return _write(panels, Path(out), "layers", extra, plots, {r: r for r in panels})
+    extra = {"analysis": "layers", "figure": "fig2", "memorability": memorability, "value": value}
+    out = Path(out)
+    result = _write(panels, out, "layers", extra, plots, {r: r for r in panels}, paper,
+                    bars="Fig. 2: memorability vs similarity, over layers")
+    if depth_profiles:
+        result["profiles"] = _write_profiles(profiles(joined, value), out, plots)
+        result["files"] += result["profiles"].pop("files")
+        (out / "layers.json").write_text(json.dumps(result, indent=1, default=str))
+    return result
 
 
 def analyze_models(store: ResultStore | None = None, *, out: Path | str = "memscore-analysis",
                    models: Iterable[str] | None = None, value: str = "value", memorability: str = "lamem-pls",
-                   region: str = "IT", plots: bool = True) -> dict[str, Any]:
+                   region: str = "IT", plots: bool = True, paper: bool = False) -> dict[str, Any]:
     st = store or ResultStore()
     region = region.upper()
     panels = model_points(st, models=models, value=value, memorability=memorability, region=region)
     if not any(p.n for p in panels.values()):
         raise MemscoreError(f"no stored model has both a {memorability} and a neural-{region.lower()} score; "
                             f"score them first")
-    extra = {"analysis": "models", "memorability": memorability, "region": region, "value": value}
+    extra = {"analysis": "models", "memorability": memorability, "region": region, "value": value,
+             "note": "not one of the paper's figures (no paper value): for Figs. 3, 4A/B, S1 run `memscore analyze "
+                     "figures`"}
     titles = {"penultimate": f"{region}, penultimate layer", "best": f"{region}, best layer"}
-    return _write(panels, Path(out), "models", extra, plots, titles)
+    return _write(panels, Path(out), "models", extra, plots, titles, paper)
+
+
+_MISSING = {
+    "fig2": "no stored layer has both a lamem-pls and a neural-<region> score of the same model, weights, model "
+            "args and seed (`memscore score -m MODEL -b lamem-pls`, `-b neural-it`, ...)",
+    "fig3": "no fine-tuned model has both a lamem-finetune split score and its own neural-it score "
+            "(`memscore score -m MODEL -b lamem-finetune`, then `-m finetuned:MODEL@lamem1 -b neural-it`)",
+    "fig4a": "no ImageNet model (default weights, ImageNet top-1 in the registry) has a neural-it score",
+    "fig4b": "no ImageNet model (default weights, ImageNet top-1 in the registry) has a neural-it score",
+    "figS1": "no ImageNet model (default weights, ImageNet top-1 in the registry) has a lamem-finetune score",
+}
+
+
+def analyze_figures(store: ResultStore | None = None, *, out: Path | str = "memscore-figures",
+                    figures: Iterable[str] = FIGURES, models: Iterable[str] | None = None, value: str = "value",
+                    plots: bool = True, paper: bool = False,
+                    top1: Callable[[str], tuple[float | None, str]] = imagenet_top1) -> dict[str, Any]:
+    """Write every requested figure (``<fig>.csv``, ``<fig>.json``, PNGs) and ``figures.json`` (the index)."""
+    figures = list(dict.fromkeys(figures))
+    all_panels = figure_panels(store, figures=figures, models=models, value=value, top1=top1)
+    if not any(p.n for panels in all_panels.values() for p in panels.values()):
+        raise MemscoreError("no stored scores for any of the requested figures: " + "; ".join(
+            f"{f}: {_MISSING[f]}" for f in figures))
+    out = Path(out)
+    index: dict[str, Any] = {"analysis": "figures", "value": value, "paper": paper, "figures": {}, "files": []}
+    for fig, panels in all_panels.items():
+        extra: dict[str, Any] = {"analysis": "figures", "figure": fig, "title": TITLES[fig], "value": value}
+        if not any(p.n for p in panels.values()):
+            extra["missing"] = _MISSING[fig]
+        short = TITLES[fig].split(":")[0]
+        titles = {k: (f"{short}, {k}" if len(panels) > 1 else short) for k in panels}
+        result = _write(panels, out, fig, extra, plots, titles, paper,
+                        bars=TITLES[fig] if len(panels) > 1 else None)
+        index["figures"][fig] = {k: v for k, v in result.items() if k not in ("analysis", "files")}
+        index["files"] += result["files"]
+    if paper:
+        index["paper_source"] = PAPER_SOURCE
+    index["files"].append(str(out / "figures.json"))
+    (out / "figures.json").write_text(json.dumps(index, indent=1, default=str))
+    return index

@@ -1,4 +1,9 @@
-"""`memscore analyze`: memorability vs brain similarity from the stored scores (no torch imported)."""
+"""`memscore analyze`: memorability vs brain similarity from the stored scores (no torch imported, no model run).
+
+    memscore analyze figures [--paper] [--out DIR] [--only fig2,fig3,...]   all of the paper's figures
+    memscore analyze layers  [--paper] [--out DIR] [--no-profiles]          Fig. 2 + per-model depth profiles
+    memscore analyze models  [--out DIR] [--region IT]                      memorability vs IT across models
+"""
 from __future__ import annotations
 
 import json
@@ -6,62 +11,127 @@ from pathlib import Path
 
 import click
 
+FIGURE_NAMES = ("fig2", "fig3", "fig4a", "fig4b", "figS1")  # = analysis.FIGURES (kept here: no import at listing)
+
 
 def _models(values: tuple[str, ...]) -> list[str] | None:
     out = [m.strip() for v in values for m in v.split(",") if m.strip()]
     return out or None
 
 
-def _common(f):
-    f = click.option("--models", "-m", multiple=True, help="only these models (repeat, or comma-separate)")(f)
-    f = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("memscore-analysis"),
-                     show_default=True, help="folder for the CSV, JSON and PNG files")(f)
-    f = click.option("--value", type=click.Choice(["ceiled", "raw"]), default="ceiled", show_default=True,
-                     help="region similarity: the ceiled score (r²/ceiling) or the raw Pearson r")(f)
-    f = click.option("--memorability", default="lamem-pls", show_default=True,
-                     help="the memorability benchmark (lamem-pls; lamem-finetune / lamem-it for `models`)")(f)
-    f = click.option("--no-plots", is_flag=True, help="write CSV and JSON only")(f)
-    f = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")(f)
-    return f
+def _common(default_out: str = "memscore-analysis", memorability: bool = True):
+    def deco(f):
+        f = click.option("--models", "-m", multiple=True,
+                         help="only these models (repeat, or comma-separate); a fine-tuned model counts as its "
+                              "base model's")(f)
+        f = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path(default_out),
+                         show_default=True, help="folder for the CSV, JSON and PNG files")(f)
+        f = click.option("--value", type=click.Choice(["ceiled", "raw"]), default="ceiled", show_default=True,
+                         help="region similarity: the ceiled score (r²/ceiling) or the raw Pearson r")(f)
+        if memorability:
+            f = click.option("--memorability", default="lamem-pls", show_default=True,
+                             help="the memorability benchmark (lamem-pls; lamem-finetune / lamem-it for "
+                                  "`models`)")(f)
+        f = click.option("--paper", is_flag=True,
+                         help="overlay the published rho on the plots; put it beside ours in the JSON "
+                              "(`paper`: ours, paper, difference) and the table (Δ)")(f)
+        f = click.option("--no-plots", is_flag=True, help="write CSV and JSON only")(f)
+        f = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")(f)
+        return f
+    return deco
 
 
-def _print(result: dict, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(result, indent=1))
-        return
-    click.echo(f"{'panel':<12} {'rho':>7} {'paper':>7} {'n':>8} {'models':>7}  p")
-    for name, p in result["panels"].items():
+def _rows(name: str, panels: dict) -> list[tuple[str, dict]]:
+    return [(name if len(panels) == 1 and name else f"{name} {k}".strip(), p) for k, p in panels.items()]
+
+
+def _table(rows: list[tuple[str, dict]], paper: bool) -> None:
+    click.echo(f"{'panel':<16} {'rho':>7} {'paper':>7}" + (f" {'Δ':>7}" if paper else "")
+               + f" {'n':>8} {'models':>7} {'left out':>8}  p")
+    for name, p in rows:
         rho = "" if p["rho"] is None else f"{p['rho']:.3f}"
-        paper = "" if p["paper_rho"] is None else f"{p['paper_rho']:.2f}"
+        ref = "" if p["paper_rho"] is None else f"{p['paper_rho']:.2f}"
+        diff = "" if p["rho"] is None or p["paper_rho"] is None else f"{p['rho'] - p['paper_rho']:+.3f}"
         pv = "" if p["p"] is None else f"{p['p']:.2g}"
-        click.echo(f"{name:<12} {rho:>7} {paper:>7} {p['n']:>8} {p['models']:>7}  {pv}")
+        click.echo(f"{name:<16} {rho:>7} {ref:>7}" + (f" {diff:>7}" if paper else "")
+                   + f" {p['n']:>8} {p['models']:>7} {p.get('left_out_rows', 0):>8}  {pv}")
+
+
+def _print(result: dict, as_json: bool, paper: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result, indent=1, default=str))
+        return
+    if result.get("analysis") == "figures":
+        rows = [r for fig, res in result["figures"].items() for r in _rows(fig, res["panels"])]
+    else:
+        rows = _rows("", result["panels"])
+    _table(rows, paper)
+    for fig, res in result.get("figures", {}).items():
+        if res.get("missing"):
+            click.echo(f"{fig}: {res['missing']}")
+    if result.get("profiles"):
+        how = ", ".join(f"{k}: {v}" for k, v in result["profiles"]["depth_from"].items())
+        click.echo(f"depth profiles of {len(result['profiles']['models'])} model(s) (depth {how})")
     click.echo("wrote " + ", ".join(result["files"]))
 
 
 @click.group()
 def analyze():
-    """Relate memorability to brain similarity (Harada & Sakai 2023, Figs. 2-4) from stored scores."""
+    """Relate memorability to brain similarity (Harada & Sakai 2023) from stored scores: `figures` writes all
+    of the paper's figures (2, 3, 4A, 4B, S1); `layers` and `models` the layer and model analyses."""
+
+
+@analyze.command("figures")
+@_common("memscore-figures", memorability=False)
+@click.option("--only", default=",".join(FIGURE_NAMES), show_default=True,
+              help="comma-separated figures to write")
+def figures(models, out, value, paper, no_plots, as_json, only):
+    """All of the paper's figures, each as PNG + CSV + JSON (rho, p, n, what was left out and why).
+
+    \b
+    fig2   layer memorability (lamem-pls) vs V1/V2/V4/IT similarity, over all layers   (paper .37/.76/.21/.82)
+    fig3   fine-tuned test memorability vs IT similarity of its penultimate layer       (paper 0.56)
+    fig4a  ImageNet top-1 vs IT similarity of the penultimate layer                     (paper -0.39)
+    fig4b  ImageNet top-1 vs IT similarity of the best layer                            (paper 0.57)
+    figS1  ImageNet top-1 vs fine-tuned memorability                                    (paper: not given)
+    """
+    from memscore.errors import OptionError
+
+    from memscore_plugins.benchmarks.harada2023.analysis import analyze_figures
+
+    wanted = [f.strip() for f in only.split(",") if f.strip()]
+    lower = {f.lower(): f for f in FIGURE_NAMES}
+    bad = [f for f in wanted if f.lower() not in lower]
+    if bad or not wanted:
+        raise OptionError(f"--only {only!r}: valid figures are {', '.join(FIGURE_NAMES)}")
+    result = analyze_figures(out=out, figures=[lower[f.lower()] for f in wanted], models=_models(models),
+                             value="raw" if value == "raw" else "value", plots=not no_plots, paper=paper)
+    _print(result, as_json, paper)
 
 
 @analyze.command("layers")
-@_common
-def layers(models, out, value, memorability, no_plots, as_json):
-    """Spearman rho over all layers: memorability accuracy vs V1/V2/V4/IT similarity (Fig. 2)."""
+@_common()
+@click.option("--no-profiles", is_flag=True, help="skip the per-model depth profiles")
+def layers(models, out, value, memorability, paper, no_plots, as_json, no_profiles):
+    """Spearman rho over all layers: memorability accuracy vs V1/V2/V4/IT similarity (Fig. 2), and per model
+    memorability and similarity against relative depth (profiles/<model>.png, layers_profiles.csv)."""
     from memscore_plugins.benchmarks.harada2023.analysis import analyze_layers
 
     result = analyze_layers(out=out, models=_models(models), value="raw" if value == "raw" else "value",
-                            memorability=memorability, plots=not no_plots)
-    _print(result, as_json)
+                            memorability=memorability, plots=not no_plots, paper=paper,
+                            depth_profiles=not no_profiles)
+    _print(result, as_json, paper)
 
 
 @analyze.command("models")
-@_common
+@_common()
 @click.option("--region", default="IT", show_default=True, type=click.Choice(["V1", "V2", "V4", "IT"],
                                                                              case_sensitive=False))
-def models_(models, out, value, memorability, no_plots, as_json, region):
-    """Across models: memorability vs IT similarity at the penultimate and at the best layer (Figs. 3, 4)."""
+def models_(models, out, value, memorability, paper, no_plots, as_json, region):
+    """Across models: a memorability score vs IT similarity of the same model at the penultimate and the best
+    layer (not one of the paper's figures: Fig. 3 uses the fine-tuned models' own layers, see `figures`)."""
     from memscore_plugins.benchmarks.harada2023.analysis import analyze_models
 
     result = analyze_models(out=out, models=_models(models), value="raw" if value == "raw" else "value",
-                            memorability=memorability, region=region, plots=not no_plots)
-    _print(result, as_json)
+                            memorability=memorability, region=region, plots=not no_plots, paper=paper)
+    _print(result, as_json, paper)

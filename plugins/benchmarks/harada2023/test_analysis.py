@@ -100,3 +100,264 @@ def test_analyze_without_scores_is_one_line(tmp_path):
     r = CliRunner().invoke(analyze, ["layers", "--out", str(tmp_path / "x")])
     assert r.exit_code != 0 and isinstance(r.exception, MemscoreError)
     assert "no stored layer has both" in str(r.exception)
+
+
+# ---------------------------------------------------------------------------------------------
+# `memscore analyze figures`: Figs. 2, 3, 4A, 4B, S1 from Scores stored directly (no model runs)
+# ---------------------------------------------------------------------------------------------
+IMAGENET = {"net-a": 56.5, "net-b": 69.8, "net-c": 76.1, "net-d": 80.0, "net-e": 72.0, "net-f": None}
+LAMEM_FP, NEURAL_FP, FT_FP = "lamem" + "0" * 27, "majaj" + "0" * 27, "lamft" + "0" * 27
+
+
+def _store(model, bench, *, layers=(), value=None, splits=(), weights="default", seed=0, model_args=None,
+           limit=None, fp=None, meta=None, tag=""):
+    """Store a Score as the API would (weights, seed, config, data fingerprint in meta); returns it."""
+    layers = [dict(r) for r in layers]
+    if value is None:
+        value = max(r["value"] for r in layers) if layers else float(np.mean([r["value"] for r in splits]))
+    config = {"model_args": model_args or {}, "seed": seed, "limit": limit, "benchmark_args": {}}
+    m = {"weights": weights, "seed": seed, "config": config,
+         "data": None if fp is None else {"name": bench, "fingerprint": fp}, **(meta or {})}
+    if layers:
+        m.setdefault("layer", max(layers, key=lambda r: r["value"])["layer"])
+    s = Score(model=model, benchmark=bench, benchmark_version="1", value=value, layers=layers,
+              splits=[dict(r) for r in splits], meta=m)
+    ResultStore().put(s, run_key(model, weights, bench, "1", {"config": config, "data": fp, "tag": tag}))
+    return s
+
+
+def _layers(rng, n, depth=None):
+    return [{"layer": f"L{i}", "value": float(v), **({"depth": depth(i, n)} if depth else {})}
+            for i, v in enumerate(np.round(rng.uniform(0.1, 0.6, n), 2))]
+
+
+def _neural(rng, names):
+    raw = rng.uniform(0.1, 0.8, len(names))
+    return [{"layer": n, "value": float(r ** 2 / 0.7), "raw": float(r)} for n, r in zip(names, raw)]
+
+
+@pytest.fixture
+def fake_registry(monkeypatch):
+    """The model registry the figures read ImageNet top-1 (and fine-tuned exports' sha256) from."""
+    from memscore import pluginmanager
+    from memscore.registry import Registry
+
+    reg = Registry()
+    register = reg.registrar("model", "test-zoo")
+    for name, top1 in IMAGENET.items():
+        register(name, "x:y", **({} if top1 is None else {"imagenet_top1": top1}))
+    register("finetuned:net-e@lamem2", "x:y", sha256="a" * 64)
+    monkeypatch.setattr(pluginmanager, "registry", lambda: reg)
+    return reg
+
+
+@pytest.fixture
+def paper_store(fake_registry):
+    """Six ImageNet models (one without top-1) plus a random-init one, fine-tuned on splits 1 and 2; returns
+    the (x, y) pairs each figure must find and what it must leave out."""
+    rng = np.random.default_rng(1)
+    truth = {f"fig2_{r}": [] for r in REGIONS} | {"fig3": [], "fig4a": [], "fig4b": [], "figS1": []}
+    models = [(m, "default") for m in IMAGENET] + [("net-g", "none")]
+    for i, (model, weights) in enumerate(models):
+        n = 6 + i
+        depth = (lambda j, k: (j / (k - 1)) ** 0.5) if model in ("net-a", "net-b") else None
+        mem = _layers(rng, n, depth)
+        if model == "net-a":  # an earlier run of the same key: history, never used
+            _store(model, "lamem-pls", layers=[{**r, "value": 0.9} for r in mem], weights=weights, fp=LAMEM_FP)
+        _store(model, "lamem-pls", layers=mem, weights=weights, fp=LAMEM_FP)
+        names = [r["layer"] for r in mem]
+        for region in REGIONS:
+            rows = _neural(rng, names)
+            _store(model, f"neural-{region}", layers=rows, weights=weights, fp=NEURAL_FP,
+                   meta={"penultimate_layer": names[-2]})
+            truth[f"fig2_{region}"] += [(r["value"], m["value"]) for r, m in zip(rows, mem)]
+            if region == "it" and weights == "default" and IMAGENET[model] is not None:
+                truth["fig4a"].append((IMAGENET[model], rows[-2]["value"]))
+                truth["fig4b"].append((IMAGENET[model], max(r["value"] for r in rows)))
+        ft = [{"split": k, "value": float(np.round(rng.uniform(0.4, 0.7), 3)), "model": f"finetuned:{model}@lamem{k}"}
+              for k in (1, 2)]
+        f = _store(model, "lamem-finetune", splits=ft, weights=weights, fp=FT_FP)
+        if weights == "default" and IMAGENET[model] is not None:
+            truth["figS1"].append((IMAGENET[model], f.value))
+        if weights == "none":
+            continue  # its fine-tuned models have no neural-it score: left out of Fig. 3
+        for row in ft:
+            name = row["model"]
+            rows = _neural(rng, names)
+            seed = 1 if name == "finetuned:net-d@lamem2" else 0  # seed differs from its fine-tuning: not joined
+            w = "default:sha256=" + "b" * 64 if name == "finetuned:net-e@lamem2" else "default"  # stale export
+            _store(name, "neural-it", layers=rows, weights=w, seed=seed, fp=NEURAL_FP,
+                   meta={"penultimate_layer": names[-2]})
+            if seed == 0 and w == "default":
+                truth["fig3"].append((rows[-2]["value"], row["value"]))
+    return truth
+
+
+def _check(panel, pairs):
+    x, y = zip(*pairs)
+    ref = spearmanr(x, y)
+    assert panel["n"] == len(pairs)
+    assert panel["rho"] == pytest.approx(ref.statistic, abs=1e-12)
+    assert panel["p"] == pytest.approx(ref.pvalue, rel=1e-9)
+
+
+def _why(panel, benchmark, text):
+    return [g for g in panel["left_out"] if g["benchmark"] == benchmark and text in g["why"]]
+
+
+def test_figures_equal_scipy_on_the_stored_values(paper_store, tmp_path):
+    out = tmp_path / "figs"
+    r = CliRunner().invoke(analyze, ["figures", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    index = json.loads((out / "figures.json").read_text())
+    assert list(index["figures"]) == ["fig2", "fig3", "fig4a", "fig4b", "figS1"]
+
+    fig2 = json.loads((out / "fig2.json").read_text())
+    for region in REGIONS:
+        _check(fig2["panels"][region.upper()], paper_store[f"fig2_{region}"])
+        assert fig2["panels"][region.upper()]["models"] == 7
+    fig3 = json.loads((out / "fig3.json").read_text())
+    _check(fig3["panels"]["finetuned"], paper_store["fig3"])
+    assert fig3["n"] == 10 and fig3["rho"] == fig3["panels"]["finetuned"]["rho"]
+    p3 = fig3["panels"]["finetuned"]
+    assert _why(p3, "neural-it", "seed differs")[0]["models"] == ["finetuned:net-d@lamem2"]
+    assert _why(p3, "neural-it", "stale")[0]["models"] == ["finetuned:net-e@lamem2"]
+    assert _why(p3, "lamem-finetune", "no neural-it run")[0]["models"] == ["finetuned:net-g@lamem1",
+                                                                         "finetuned:net-g@lamem2"]
+    for fig, panel in (("fig4a", "penultimate"), ("fig4b", "best"), ("figS1", "top1")):
+        res = json.loads((out / f"{fig}.json").read_text())
+        _check(res["panels"][panel], paper_store[fig])
+        assert res["n"] == 5  # net-f has no top-1, net-g random weights
+        bench = "lamem-finetune" if fig == "figS1" else "neural-it"
+        assert _why(res["panels"][panel], bench, "no ImageNet top-1")[0]["models"] == ["net-f"]
+        assert _why(res["panels"][panel], bench, "default weights")[0]["models"] == ["net-g"]
+        assert res["panels"][panel]["data"][bench]["fingerprint"] in (NEURAL_FP, FT_FP)
+    # every figure: CSV rows = points, PNG files exist and are not empty
+    for fig, pngs in (("fig2", [f"fig2_{r}.png" for r in REGIONS] + ["fig2_rho.png"]), ("fig3", ["fig3.png"]),
+                      ("fig4a", ["fig4a.png"]), ("fig4b", ["fig4b.png"]), ("figS1", ["figS1.png"])):
+        res = json.loads((out / f"{fig}.json").read_text())
+        rows = list(csv.DictReader(open(out / f"{fig}.csv")))
+        assert len(rows) == sum(p["n"] for p in res["panels"].values())
+        for png in pngs:
+            assert (out / png).stat().st_size > 1000 and (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert str(out / png) in index["files"]
+    assert "paper" not in index["figures"]["fig3"] and "fig3" in r.output and "Δ" not in r.output
+
+
+def test_figures_paper_flag(paper_store, tmp_path):
+    plain, paper = tmp_path / "plain", tmp_path / "paper"
+    assert CliRunner().invoke(analyze, ["figures", "--out", str(plain), "--only", "fig3"]).exit_code == 0
+    r = CliRunner().invoke(analyze, ["figures", "--out", str(paper), "--paper"])
+    assert r.exit_code == 0, r.output
+    expected = {("fig2", "V1"): 0.37, ("fig2", "V2"): 0.76, ("fig2", "V4"): 0.21, ("fig2", "IT"): 0.82,
+                ("fig3", "finetuned"): 0.56, ("fig4a", "penultimate"): -0.39, ("fig4b", "best"): 0.57,
+                ("figS1", "top1"): None}
+    for (fig, panel), value in expected.items():
+        res = json.loads((paper / f"{fig}.json").read_text())
+        block = res["paper"]["panels"][panel]
+        assert block["paper"] == value and res["panels"][panel]["paper_rho"] == value
+        assert block["ours"] == res["panels"][panel]["rho"]
+        assert block["difference"] == (None if value is None else pytest.approx(block["ours"] - value))
+        assert "arXiv 2303.07679" in res["paper"]["source"]
+    assert "paper" not in json.loads((plain / "fig3.json").read_text())
+    assert (plain / "fig3.png").read_bytes() != (paper / "fig3.png").read_bytes()  # the overlay is drawn
+    assert "Δ" in r.output and "0.56" in r.output and "-0.39" in r.output
+    assert not (plain / "fig2.json").exists()  # --only
+
+
+def test_figures_leave_out_the_minority_fingerprint(fake_registry, tmp_path):
+    rng = np.random.default_rng(2)
+    pairs = {"fig4a": [], "fig2_it": []}
+    for i, model in enumerate(["net-a", "net-b", "net-c", "net-d", "net-e", "net-f"]):
+        mem = _layers(rng, 8)
+        _store(model, "lamem-pls", layers=mem, fp=LAMEM_FP)
+        rows = _neural(rng, [r["layer"] for r in mem])
+        # net-d and net-e were scored on other neural data; net-f without a fingerprint (an older key form)
+        fp = {"net-d": "other" + "0" * 27, "net-e": "other" + "0" * 27, "net-f": None}.get(model, NEURAL_FP)
+        _store(model, "neural-it", layers=rows, fp=fp, meta={"penultimate_layer": "L6"})
+        if fp == NEURAL_FP:
+            pairs["fig4a"].append((IMAGENET[model], rows[6]["value"]))
+            pairs["fig2_it"] += [(r["value"], m["value"]) for r, m in zip(rows, mem)]
+    # a second majority run: so the majority is 4 runs (3 models + net-a's other seed), not 3 against 2; one
+    # point per model in Fig. 4A: net-a's newer run (seed 1)
+    rows = _neural(rng, [f"L{i}" for i in range(8)])
+    _store("net-a", "neural-it", layers=rows, seed=1, fp=NEURAL_FP, meta={"penultimate_layer": "L6"})
+    pairs["fig4a"][0] = (IMAGENET["net-a"], rows[6]["value"])
+    out = tmp_path / "mixed"
+    r = CliRunner().invoke(analyze, ["figures", "--out", str(out), "--only", "fig2,fig4a", "--no-plots"])
+    assert r.exit_code == 0, r.output
+    fig4a = json.loads((out / "fig4a.json").read_text())["panels"]["penultimate"]
+    _check(fig4a, pairs["fig4a"])
+    assert fig4a["data"]["neural-it"]["fingerprint"] == NEURAL_FP
+    assert fig4a["data"]["neural-it"]["fingerprints"] == {NEURAL_FP[:10]: 4, "other00000": 2, "none": 1}
+    other = _why(fig4a, "neural-it", "other data")
+    assert len(other) == 1 and other[0]["rows"] == 2 and other[0]["models"] == ["net-d", "net-e"]
+    assert "not mixed" in other[0]["why"]
+    assert _why(fig4a, "neural-it", "without a data fingerprint")[0]["models"] == ["net-f"]
+    assert _why(fig4a, "neural-it", "other seed")[0]["models"] == ["net-a"]  # one point per model
+    it = json.loads((out / "fig2.json").read_text())["panels"]["IT"]
+    _check(it, pairs["fig2_it"])
+    assert _why(it, "neural-it", "other data")[0]["rows"] == 2
+    # net-a's seed-1 neural run has no lamem-pls partner with that seed: not joined, and said so
+    assert _why(it, "neural-it", "same weights, model args and seed")[0]["models"] == ["net-a"]
+    assert not list(out.glob("*.png"))
+
+
+def test_figures_join_on_weights_model_args_and_seed(fake_registry, tmp_path):
+    rng = np.random.default_rng(3)
+    pairs = []
+    for model in ["net-a", "net-b", "net-c", "net-d"]:
+        mem = _layers(rng, 7)
+        _store(model, "lamem-pls", layers=mem, fp=LAMEM_FP)
+        rows = _neural(rng, [r["layer"] for r in mem])
+        _store(model, "neural-v4", layers=rows, fp=NEURAL_FP)
+        pairs += [(r["value"], m["value"]) for r, m in zip(rows, mem)]
+        # runs that must not join the ones above: other weights, other model args, other seed
+        _store(model, "neural-v4", layers=_neural(rng, [r["layer"] for r in mem]), weights="none", fp=NEURAL_FP)
+        _store(model, "neural-v4", layers=_neural(rng, [r["layer"] for r in mem]), model_args={"image_size": 160},
+               fp=NEURAL_FP)
+        _store(model, "lamem-pls", layers=_layers(rng, 7), seed=3, fp=LAMEM_FP)
+    out = tmp_path / "join"
+    r = CliRunner().invoke(analyze, ["figures", "--out", str(out), "--only", "fig2", "--json"])
+    assert r.exit_code == 0, r.output
+    v4 = json.loads(r.output)["figures"]["fig2"]["panels"]["V4"]
+    _check(v4, pairs)
+    assert sum(g["rows"] for g in _why(v4, "neural-v4", "no lamem-pls run")) == 8
+    assert _why(v4, "lamem-pls", "no neural-v4 run")[0]["rows"] == 4
+
+
+def test_figures_only_is_checked_and_empty_store_is_one_line(tmp_path):
+    from memscore.errors import MemscoreError, OptionError
+
+    r = CliRunner().invoke(analyze, ["figures", "--out", str(tmp_path / "x"), "--only", "fig9"])
+    assert isinstance(r.exception, OptionError) and "fig2, fig3, fig4a, fig4b, figS1" in str(r.exception)
+    r = CliRunner().invoke(analyze, ["figures", "--out", str(tmp_path / "x")])
+    assert isinstance(r.exception, MemscoreError) and "no stored scores for any of the requested figures" in str(
+        r.exception)
+    assert "\n" not in str(r.exception)
+
+
+def test_layers_draws_depth_profiles(paper_store, tmp_path):
+    out = tmp_path / "layers"
+    r = CliRunner().invoke(analyze, ["layers", "--out", str(out), "--paper"])
+    assert r.exit_code == 0, r.output
+    result = json.loads((out / "layers.json").read_text())
+    prof = {p["model"]: p for p in result["profiles"]["models"]}
+    assert sorted(prof) == ["net-a", "net-b", "net-c", "net-d", "net-e", "net-f", "net-g"]
+    # net-a's lamem-pls rows carry depth; its neural rows take it by layer name; net-c's rows carry none
+    assert prof["net-a"]["depth"]["lamem-pls"] == "stored"
+    assert prof["net-a"]["depth"]["neural-it"].startswith("stored by another benchmark")
+    assert prof["net-c"]["depth"] == {b: "index/(n-1) in the stored row order (the rows carry no depth)"
+                                      for b in ["lamem-pls", "neural-it", "neural-v1", "neural-v2", "neural-v4"]}
+    assert "index/(n-1)" in result["profiles"]["depth"]
+    for p in prof.values():
+        png = out / "profiles" / f"{p['model']}.png"
+        assert p["png"] == str(png) and png.stat().st_size > 1000
+    rows = list(csv.DictReader(open(out / "layers_profiles.csv")))
+    c = [r for r in rows if r["model"] == "net-c" and r["benchmark"] == "lamem-pls"]
+    assert [float(r["depth"]) for r in c] == pytest.approx([i / (len(c) - 1) for i in range(len(c))])
+    a = [r for r in rows if r["model"] == "net-a" and r["benchmark"] == "neural-v2"]
+    assert [float(r["depth"]) for r in a] == pytest.approx([(i / 5) ** 0.5 for i in range(6)])
+    assert result["paper"]["panels"]["IT"]["paper"] == 0.82
+    assert (out / "layers_rho.png").stat().st_size > 1000
+    _check(result["panels"]["IT"], paper_store["fig2_it"])
