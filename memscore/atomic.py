@@ -31,14 +31,15 @@ def tmp_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.tmp{os.getpid()}")
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` (the writer named in a temp file's name) still runs on this machine."""
     if pid == os.getpid():
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, OverflowError, ValueError):
         return True
     return True
 
@@ -57,7 +58,7 @@ def clean_stale(folder: Path) -> int:
             continue
         try:
             old = now - e.stat(follow_symlinks=False).st_mtime > STALE_S
-            if old or not _alive(int(m.group(1))):
+            if old or not pid_alive(int(m.group(1))):
                 if e.is_dir(follow_symlinks=False):
                     shutil.rmtree(e.path, ignore_errors=True)
                 else:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
-from . import paths
+from . import atomic, paths
 from .atomic import DiskFullError
 from .errors import MemscoreError
 from .notice import notice
@@ -448,7 +448,7 @@ class ResultStore:
                     if not e.is_file(follow_symlinks=False):
                         continue
                     old = now - e.stat(follow_symlinks=False).st_mtime > STALE_S
-                    if old or (m and not _alive(int(m.group(1)))):
+                    if old or (m and not atomic.pid_alive(int(m.group(1)))):
                         os.unlink(e.path)
                         removed += 1
                 except OSError:
@@ -653,18 +653,6 @@ def _is_full(exc: sqlite3.Error, folder: Path | None = None) -> bool:
 def _why(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError):
-        return True
-    return True
 
 
 def _inside(path: Path, folder: Path) -> bool:
