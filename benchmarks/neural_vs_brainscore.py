@@ -235,7 +235,7 @@ def model_layers(model_name: str, n: int) -> list[tuple[str, int]]:
     model = load_model(model_name, weights="none")
     n_ref = min(PCA_DIMS, n)
     return [(li.name, int(min(li.units, PCA_DIMS, n_ref - 1)) if li.units > PCA_DIMS else int(li.units))
-            for li in model.layer_info() if li.units >= MIN_UNITS]
+            for li in model.canonical_info() if li.units >= MIN_UNITS]  # aliases are no layers
 
 
 def planted_features(responses: np.ndarray, dims: int, depth: float, seed: int) -> np.ndarray:

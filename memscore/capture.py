@@ -61,6 +61,17 @@ def make_loader(stimuli: Stimuli, transform: Callable, *, batch_size: int, num_w
     )
 
 
+def tensor_part(out) -> torch.Tensor | None:
+    """What a layer's output is captured as: the output itself when it is a tensor; for a tuple or list
+    output (``nn.MultiheadAttention`` returns ``(output, weights)``, some blocks ``(x, extra)``) its first
+    ``torch.Tensor`` element, the tensor part; None when it holds no tensor (such a module is no layer)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)):
+        return next((o for o in out if isinstance(o, torch.Tensor)), None)
+    return None
+
+
 class _StopForward(Exception):
     pass
 
@@ -69,7 +80,9 @@ class Capture:
     """Hooks on ``layers`` that hand each layer's final output of a forward pass to ``sink``.
 
     A module that runs several times per forward (a ReLU reused inside a ResNet block) is captured at
-    its last call. Once every layer of the group has been seen the forward is cut short.
+    its last call. A module returning a tuple or list is captured as its tensor part (:func:`tensor_part`:
+    the first tensor, e.g. an attention module's output without its weights). Once every layer of the
+    group has been seen the forward is cut short.
     """
 
     def __init__(self, model: Model, layers: Sequence[str], sink: Sink,
@@ -99,7 +112,10 @@ class Capture:
             n = self._calls.get(name, 0) + 1
             self._calls[name] = n
             if n == self.final_call[name]:
-                self.sink(name, out.flatten(1), self._offset)
+                t = tensor_part(out)
+                if t is None:
+                    raise RuntimeError(f"layer {name} returned a {type(out).__name__} without a tensor")
+                self.sink(name, t.flatten(1), self._offset)
                 self._done += 1
                 if self._done == len(self.final_call):
                     raise _StopForward

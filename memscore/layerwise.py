@@ -32,11 +32,12 @@ from .arguments import Arg
 from .benchmark import Benchmark, RunOptions
 from .errors import OptionError
 from .fingerprint import DataInfo, digest
-from .model import MIN_UNITS, Model
+from .model import LAYER_RULE, MIN_UNITS, Model
 from .scores import Score
 from .stimuli import Stimuli, reference_set
 
-__all__ = ["LayerBenchmark", "Context", "ENGINE_ARGS", "LAYERS_ARG", "parse_layers", "check_layers"]
+__all__ = ["LayerBenchmark", "Context", "ENGINE_ARGS", "LAYERS_ARG", "parse_layers", "check_layers",
+           "canonical_layers"]
 
 
 def parse_layers(layers: Any) -> list[str] | None:
@@ -64,13 +65,30 @@ def reference_folder(value: Any) -> str | None:
 
 def check_layers(model: Model, layers: Sequence[str], image_size: int | None = None) -> None:
     """Every requested layer is one of the model's modules with an output (one line naming the first that
-    is not, with close matches)."""
+    is not, with close matches); aliases are accepted (see :func:`canonical_layers`)."""
     known = [li.name for li in model.layer_info(image_size)]
     for name in layers:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise OptionError(f"--benchmark-args layers: {model.identifier} has no layer {name!r}{hint}")
+
+
+def canonical_layers(model: Model, layers: Sequence[str], image_size: int | None = None) -> list[str]:
+    """The requested layers under their canonical names, each once, in the order asked: an alias (a module
+    handing on another layer's output unmodified, :func:`memscore.model.discover_layers`) is scored as its
+    layer, with a one-line notice."""
+    from .notice import notice
+
+    out: list[str] = []
+    for name in layers:
+        canon = model.canonical(name, image_size)
+        if canon != name:
+            notice(f"layer {name} of {model.identifier} hands on the output of {canon} unmodified "
+                   f"(an alias); scored as {canon}")
+        if canon not in out:
+            out.append(canon)
+    return out
 
 
 #: the engine's arguments, shared by every layer-by-layer benchmark
@@ -82,7 +100,8 @@ ENGINE_ARGS = (
     Arg("min_units", int, MIN_UNITS, "layers with fewer output units are not scored", min=1),
     Arg("image_size", int, None, "input size (default: the model's own)", min=8, max=4096),
 )
-LAYERS_ARG = Arg("layers", parse_layers, None, "score only these layers (joined by +)", expect="layer names joined by +")
+LAYERS_ARG = Arg("layers", parse_layers, None, "score only these layers (joined by +; an alias is scored as its layer)",
+                 expect="layer names joined by +")
 
 
 @dataclass
@@ -119,10 +138,12 @@ class LayerBenchmark(Benchmark):
         self._loaded: dict = {}
 
     def engine_config(self) -> dict[str, Any]:
-        """The engine's settings as keyed (no paths: a reference folder is keyed by its content)."""
+        """The engine's settings as keyed (no paths: a reference folder is keyed by its content). ``layer_rule``
+        keys which modules are layers (:data:`memscore.model.LAYER_RULE`): a stored score whose table was
+        built under another rule is never served."""
         return {"pca": self.pca, "reference": "folder" if self.reference else "stimuli",
                 "reference_size": self.reference_size, "min_units": self.min_units,
-                "layers": self.layer_names, "image_size": self.image_size}
+                "layers": self.layer_names, "image_size": self.image_size, "layer_rule": LAYER_RULE}
 
     def config(self) -> dict[str, Any]:
         return self.engine_config()
@@ -194,6 +215,8 @@ class LayerBenchmark(Benchmark):
         stimuli = self.stimuli(loaded, options)
         layers = self.layer_names or model.layers(self.min_units, self.image_size)
         check_layers(model, layers, self.image_size)
+        layers = canonical_layers(model, layers, self.image_size)
+        info = {li.name: li for li in model.layer_info(self.image_size)}
         excluded = model.excluded_layers(self.min_units, self.image_size)
         engine = (self.extractor_class or Extractor).for_run(
             model, options, n_components=self.pca or None,
@@ -207,7 +230,8 @@ class LayerBenchmark(Benchmark):
         for name in tqdm(layers, desc=f"{model.identifier}: {self.identifier}", unit="layer",
                          disable=not options.progress, leave=False):
             row = self.score_layer(np.asarray(acts[name]), context)
-            table.append({"layer": name, **row, "dims": int(acts[name].shape[1])})
+            table.append({"layer": name, **row, "dims": int(acts[name].shape[1]),
+                          "depth": info[name].depth, "aliases": list(info[name].aliases)})
         score_s = time.perf_counter() - t0
         best = max(table, key=lambda r: r_ if np.isfinite(r_ := _num(self.rank(r))) else -np.inf)
         out = self.summary(best, context)

@@ -13,6 +13,9 @@ import torch
 from torch import nn
 
 MIN_UNITS = 24
+#: which modules are layers, as keyed in a layer-by-layer benchmark's run key and the model stats cache:
+#: 2: aliases (modules handing on another layer's output unmodified) are folded into their layer
+LAYER_RULE = 2
 
 
 @dataclass
@@ -56,6 +59,13 @@ class LayerInfo:
     units: int  # output units per image (at the model's input size)
     shape: tuple[int, ...]
     calls: int  # how often the module runs per forward; the last call is the one captured
+    aliases: tuple[str, ...] = ()  # later modules that hand on this layer's output unmodified
+    depth: float = 0.0  # relative depth: 0 first canonical layer ... 1 last (an alias has its layer's)
+    alias_of: str | None = None  # the canonical layer whose output this module hands on (None: a layer)
+
+    @property
+    def is_alias(self) -> bool:
+        return self.alias_of is not None
 
 
 @dataclass
@@ -70,24 +80,42 @@ class Model:
 
     # -- layers ----------------------------------------------------------------------------------
     def layer_info(self, image_size: int | None = None) -> list[LayerInfo]:
-        """Every module (in first-execution order) with a tensor output, from one dry forward pass
-        at ``image_size`` (default: the model's own input size)."""
+        """Every module with a tensor output, aliases included, in forward order (of the call that is
+        captured), from one dry forward pass at ``image_size`` (default: the model's own input size).
+        See :func:`discover_layers` for what an alias is and which name is canonical."""
         size = image_size or self.preprocessing.crop_size
         if size not in self._layers:
             self._layers[size] = discover_layers(self.module, size)
         return self._layers[size]
 
+    def canonical_info(self, image_size: int | None = None) -> list[LayerInfo]:
+        """The layers proper: :meth:`layer_info` without the aliases (the < ``min_units`` ones included)."""
+        return [li for li in self.layer_info(image_size) if li.alias_of is None]
+
     def layers(self, min_units: int = MIN_UNITS, image_size: int | None = None) -> list[str]:
-        return [li.name for li in self.layer_info(image_size) if li.units >= min_units]
+        """The scoreable layers: canonical layers (no aliases) with at least ``min_units`` output units."""
+        return [li.name for li in self.canonical_info(image_size) if li.units >= min_units]
 
     def excluded_layers(self, min_units: int = MIN_UNITS, image_size: int | None = None) -> list[tuple[str, int]]:
-        return [(li.name, li.units) for li in self.layer_info(image_size) if li.units < min_units]
+        """Canonical layers below ``min_units`` units, with their units (their aliases are not listed)."""
+        return [(li.name, li.units) for li in self.canonical_info(image_size) if li.units < min_units]
+
+    def aliases(self, image_size: int | None = None) -> dict[str, tuple[str, ...]]:
+        """Canonical layer -> the modules that hand on its output unmodified (only layers that have any)."""
+        return {li.name: li.aliases for li in self.canonical_info(image_size) if li.aliases}
+
+    def canonical(self, name: str, image_size: int | None = None) -> str:
+        """The canonical layer of module ``name`` (``name`` itself when it is a layer; unknown names too)."""
+        for li in self.layer_info(image_size):
+            if li.name == name:
+                return li.alias_of or name
+        return name
 
     @property
     def penultimate_layer(self) -> str:
-        """The last scoreable layer that runs before the classifier head.
+        """The last scoreable (canonical) layer that runs before the classifier head.
 
-        The head is looked up among all layers (a 1-unit fine-tuning head has < 24 units and is not
+        The head is looked up among all modules (a 1-unit fine-tuning head has < 24 units and is not
         scoreable itself)."""
         names = self.layers()
         head = self.head or _find_head(self.module)
@@ -135,17 +163,61 @@ def _find_head(module: nn.Module) -> str | None:
 
 
 def discover_layers(module: nn.Module, size: int) -> list[LayerInfo]:
+    """Every module with a tensor output, from one dry forward pass of a zero image at ``size``.
+
+    A module run several times per forward is described by its last call (the one captured); the list
+    is in forward order of those calls. A module returning a tuple or list is described by its tensor
+    part (:func:`memscore.capture.tensor_part`, what :class:`~memscore.capture.Capture` captures).
+
+    **Aliases.** A module whose (captured) output is the very tensor, unmodified, that another module's
+    captured output already was earlier in the same forward is an *alias* of that module, not a layer:
+    ``nn.Identity``, eval-mode ``Dropout``/``DropPath``, timm's placeholder norms, a container returning its
+    last child's output, a ``Flatten`` or token ``transpose`` that only lays the same numbers out
+    differently. "The very tensor" means the same elements of the same storage (data pointer, and the
+    strides and sizes of the view up to their order: :func:`_footprint`; same dtype and device) *and* the
+    same version counter as when it was first seen: an in-place op in between (a ``ReLU(inplace=True)``
+    after a BatchNorm, ``out += identity``) bumps the version, so its module is a layer of its own. Equal
+    values never make an alias; only the same unmodified storage does. A reordered view captures the same
+    units in another order, which changes no PCA or PLS score; a part of another layer's output (ViT's
+    class token, ``q`` sliced from ``qkv``) is a layer of its own.
+
+    **Canonical name.** The canonical layer is the *first* module whose captured call produced the tensor,
+    in the order the forward hooks fire: the innermost module that made it (a container's hook fires after
+    its children's). Its aliases are the later modules handing on the same tensor, listed in
+    ``aliases``; each alias points back through ``alias_of`` and carries its layer's units and depth.
+    E.g. in torchvision's resnet18 ``layer4.1.relu`` (its last call is the block's output) is the layer and
+    ``layer4.1`` and ``layer4`` its aliases; in timm's ViT ``blocks.11.attn.proj`` is the layer and
+    ``.attn.proj_drop``, ``.attn``, ``.ls1`` and ``.drop_path1`` its aliases. Only captured calls are
+    compared: a module handing on the output of another module's earlier, uncaptured call is a layer.
+
+    **Depth.** ``depth`` is the layer's position among all canonical layers (those below 24 units
+    included, so it does not depend on ``min_units``) in forward order, scaled to 0 (first) ... 1 (last):
+    ``index / (n - 1)`` (0 for a model with a single layer).
+    """
+    from .capture import tensor_part
+
     calls: dict[str, int] = {}
-    info: dict[str, LayerInfo] = {}
+    last: dict[str, int] = {}  # module -> index in ``events`` of its last call
+    events: list[tuple[str, int, torch.Tensor | None, tuple | None]] = []  # every hook firing, in order
     handles = []
 
     def hook(name):
         def fn(_mod, _inp, out):
             calls[name] = calls.get(name, 0) + 1
-            if isinstance(out, torch.Tensor):
-                info[name] = LayerInfo(name, int(out[0].numel()), tuple(out.shape[1:]), calls[name])
-            elif name in info:
-                del info[name]
+            t = tensor_part(out)
+            if t is not None and t.dim() == 0:
+                t = None  # a scalar is no per-image layer
+            key = None
+            if t is not None:
+                try:
+                    version = t._version
+                except RuntimeError:  # an inference tensor made inside the module: never an alias
+                    version = ("unversioned", len(events))
+                key = (*_footprint(t), t.dtype, t.device, version)
+            if name in last:  # an earlier call is never captured: let its output go
+                events[last[name]] = (name, calls[name] - 1, None, None)
+            last[name] = len(events)
+            events.append((name, calls[name], t, key))  # holding ``t`` keeps its memory from being reused
         return fn
 
     for name, sub in module.named_modules():
@@ -155,11 +227,41 @@ def discover_layers(module: nn.Module, size: int) -> list[LayerInfo]:
     module.eval()
     try:
         device = next((p.device for p in module.parameters()), torch.device("cpu"))
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference_mode: its tensors keep no version counter
             module(torch.zeros(1, 3, size, size, device=device))
     finally:
         for h in handles:
             h.remove()
         module.train(was_training)
-    order = list(calls)  # dicts keep first-call order
-    return [info[n] for n in order if n in info]
+    captured = sorted(i for i in last.values() if events[i][2] is not None)
+    first: dict[tuple, str] = {}  # tensor key -> canonical layer
+    info: dict[str, LayerInfo] = {}
+    for i in captured:
+        name, n_calls, t, key = events[i]
+        canonical = first.setdefault(key, name)
+        info[name] = LayerInfo(name, int(t[0].numel()), tuple(t.shape[1:]), n_calls,
+                               alias_of=None if canonical == name else canonical)
+    layers = [li for li in info.values() if li.alias_of is None]
+    for k, li in enumerate(layers):
+        li.depth = k / (len(layers) - 1) if len(layers) > 1 else 0.0
+    for li in info.values():
+        if li.alias_of is not None:
+            canon = info[li.alias_of]
+            canon.aliases += (li.name,)
+            li.depth = canon.depth
+    events.clear()
+    return list(info.values())
+
+
+def _footprint(t: torch.Tensor) -> tuple:
+    """Which elements of which storage ``t`` reads, whatever their layout: its data pointer and its
+    (stride, size) dimensions sorted by stride, size-1 dimensions dropped and adjacent ones merged where
+    they tile memory contiguously. Two tensors with the same footprint hold the same numbers, one a fixed
+    reordering of the other (a view, ``reshape``, ``flatten``, ``permute`` or ``transpose``)."""
+    dims: list[tuple[int, int]] = []
+    for stride, size in sorted((st, sz) for sz, st in zip(t.shape, t.stride()) if sz != 1):
+        if dims and dims[-1][0] * dims[-1][1] == stride:
+            dims[-1] = (dims[-1][0], dims[-1][1] * size)
+        else:
+            dims.append((stride, size))
+    return t.data_ptr(), tuple(dims)

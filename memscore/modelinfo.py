@@ -17,7 +17,10 @@ from . import paths
 from .errors import MemscoreError
 
 CORE_PACKAGES = ("memscore", "torch")
-FIELDS = ("params", "layers", "penultimate", "input_size", "leaf_layers", "excluded")
+FIELDS = ("params", "layers", "penultimate", "input_size", "leaf_layers", "excluded", "aliases")
+#: the form of the stats, part of their cache key (kept here, not read from memscore.model, so that a cached
+#: listing imports no torch): 2: aliases are not counted as layers (memscore.model.LAYER_RULE 2)
+STATS_VERSION = 2
 
 
 def _versions(name: str) -> str:
@@ -58,26 +61,30 @@ def compute_stats(model) -> dict[str, Any]:
     from .model import MIN_UNITS
 
     info = model.layer_info()
+    layers = model.canonical_info()  # aliases are no layers
     leaves = {n for n, m in model.module.named_modules() if n and not any(True for _ in m.children())}
-    scoreable = [li for li in info if li.units >= MIN_UNITS]
+    scoreable = [li for li in layers if li.units >= MIN_UNITS]
     return {
         "params": int(sum(p.numel() for p in model.module.parameters())),
         "layers": len(scoreable),
         "penultimate": model.penultimate_layer,
         "input_size": int(model.preprocessing.crop_size),
         "leaf_layers": sum(1 for li in scoreable if li.name in leaves),
-        "excluded": len(info) - len(scoreable),
+        "excluded": len(layers) - len(scoreable),
+        "aliases": len(info) - len(layers),
     }
 
 
 def model_stats(name: str, *, refresh: bool = False, **model_args) -> dict[str, Any]:
     """``{"params", "layers", "penultimate", "input_size", "leaf_layers", "excluded"}`` of model ``name``.
 
-    ``layers`` counts the scoreable layers (modules whose output has at least 24 units) at the model's
-    input size; ``leaf_layers`` the scoreable modules that have no submodules; ``excluded`` the modules
-    with a tensor output below 24 units.
+    ``layers`` counts the scoreable layers (canonical modules whose output has at least 24 units, aliases
+    not counted: :func:`memscore.model.discover_layers`) at the model's input size; ``leaf_layers`` the
+    scoreable layers that have no submodules; ``excluded`` the canonical layers below 24 units; ``aliases``
+    the modules that only hand on another layer's output.
     """
-    key = json.dumps({"name": name, "args": model_args, "versions": _versions(name)}, sort_keys=True)
+    key = json.dumps({"name": name, "args": model_args, "versions": _versions(name), "stats": STATS_VERSION},
+                     sort_keys=True)
     path = cache_file()
     cached = _read(path)
     if not refresh and key in cached:

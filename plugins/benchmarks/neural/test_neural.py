@@ -14,6 +14,8 @@ from neural_fixture import build_neural, write_brainio
 MODEL = "torchvision:resnet18"  # a plain name may be served by several model plugins
 SIZE = 64
 LAYERS = ["conv1", "layer1.0", "layer2.0", "layer3.0", "layer4.1", "avgpool"]
+# a block hands on its reused ReLU's last output unmodified: asked for by block, scored under the ReLU's name
+SCORED = ["conv1", "layer1.0.relu", "layer2.0.relu", "layer3.0.relu", "layer4.1.relu", "avgpool"]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,8 @@ def test_commitments_planted_layers_ceiling_and_lamem_it(neural, tmp_path):
     assert it.meta.get("from_store") and it.meta["layer"] == c["layer"] == mem.meta["layer"]
     v1 = score(MODEL, "neural-v1", weights="none", progress=False, device="cpu", benchmark_args=_bargs(neural))
     order = [r["layer"] for r in v1.layers]
-    assert order == LAYERS
+    assert order == SCORED
+    assert [r["aliases"] for r in v1.layers][1:3] == [["layer1.0"], ["layer2.0"]]
     assert order.index(v1.meta["layer"]) <= 2, v1.layers  # planted at layer1.0 (layer2.0 is close behind)
     assert order.index(it.meta["layer"]) >= 4, it.layers  # layer4.1 / avgpool: the planted late layer
     for s in (v1, it):

@@ -28,11 +28,16 @@ def test_areas_are_scoreable_layers(arch):
     torch.manual_seed(0)
     model = cornet.build(arch, weights="none")
     layers = model.layers()
-    for area in ("V1", "V2", "V4", "IT"):
-        assert area in layers and f"{area}.output" in layers
-    assert layers.index("V1") < layers.index("V2") < layers.index("V4") < layers.index("IT")
-    assert model.penultimate_layer == "decoder.flatten"
     info = {li.name: li for li in model.layer_info()}
+    # an area (and its `output` Identity) hands on its last operation's output unmodified: aliases of that
+    # layer, which is scored under the innermost module's name
+    areas = [model.canonical(area) for area in ("V1", "V2", "V4", "IT")]
+    for area, layer in zip(("V1", "V2", "V4", "IT"), areas):
+        assert layer in layers and area not in layers and f"{area}.output" not in layers
+        assert layer.startswith(area + ".") and {area, f"{area}.output"} <= set(info[layer].aliases)
+    assert layers.index(areas[0]) < layers.index(areas[1]) < layers.index(areas[2]) < layers.index(areas[3])
+    assert model.penultimate_layer == "decoder.avgpool"  # decoder.flatten only reshapes it: an alias
+    assert info["decoder.flatten"].alias_of == "decoder.avgpool"
     assert info["IT"].shape == (512, 7, 7)
     steps = {"z": 1, "r": 5, "rt": 5, "s": 1}[arch]
     assert info["V4"].calls == steps
