@@ -109,12 +109,17 @@ def _stamp(st: os.stat_result) -> list:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
-def _sha1(path: Path) -> str:
-    h = hashlib.sha1()
+def hash_file(path: Path | str, algorithm: str = "sha1") -> str:
+    """The hex digest of a file's bytes, read in 1 MiB chunks (not remembered: see :func:`file_sha1`)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _sha1(path: Path) -> str:
+    return hash_file(path, "sha1")
 
 
 def file_sha1(path: Path | str) -> str:

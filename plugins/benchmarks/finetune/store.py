@@ -34,11 +34,9 @@ def finetuned_dir() -> Path:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from memscore.fingerprint import hash_file
+
+    return hash_file(path, "sha256")
 
 
 def export_finetuned(name: str, state: dict, meta: dict[str, Any]) -> Path:
