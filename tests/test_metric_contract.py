@@ -50,11 +50,11 @@ def test_lamem_pls_with_a_third_party_ridge_equals_sklearn(ridge, tmp_path):
 
     root = build_lamem(tmp_path / "lamem", 120, image_size=32)
     kw = dict(weights="none", data_root=root, progress=False, device="cpu")
-    args = {"splits": "1,2", "image_size": 32, "layers": "layer3.0+avgpool", "pca": 30}
+    args = {"splits": "1,2", "image_size": 32, "layers": "layer3.0.relu+avgpool", "pca": 30}
     s = memscore.score("torchvision:resnet18", "lamem-pls", benchmark_args={**args, "regression": "ridge"}, **kw)
     pls = memscore.score("torchvision:resnet18", "lamem-pls", benchmark_args=args, **kw)
     assert not pls.meta.get("from_store")  # another metric is another key
-    assert [r["layer"] for r in s.layers] == ["layer3.0", "avgpool"]
+    assert [r["layer"] for r in s.layers] == ["layer3.0.relu", "avgpool"]
     assert s.layers[0]["splits"] != pls.layers[0]["splits"]
 
     # the reference: the same cached features, sklearn Ridge, scipy's Spearman

@@ -156,7 +156,8 @@ def test_plugin_template_installs_and_registers(tmp_path):
             "print(m.layers(), m.penultimate_layer)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, **env}, check=True).stdout
-    assert "'0', '1', '2', '3', '4', '5', '6'" in out and out.strip().endswith("5")
+    # the Flatten ('5') hands on the pooled tensor unmodified: an alias of '4', not a layer of its own
+    assert "['0', '1', '2', '3', '4', '6']" in out and out.strip().endswith("4")
     # the template's own tests: the kit on its model and benchmark, sklearn on its metric
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(template)],
                           capture_output=True, text=True, env={**os.environ, **env}, cwd=tmp_path)
