@@ -23,3 +23,9 @@ def runs_dir() -> Path:
 
 def results_db() -> Path:
     return home() / "results.sqlite"
+
+
+def safe_name(name: str) -> str:
+    """``name`` as a file name: letters, digits and ``-_.@`` kept, anything else ``_`` (model names such as
+    ``timm:vit_b/16`` hold ``:`` and ``/``)."""
+    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in name)

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from . import atomic, paths
+from .paths import safe_name
 from .atomic import DiskFullError
 from .errors import MemscoreError
 from .notice import notice
@@ -387,8 +388,8 @@ class ResultStore:
 
     def _json_path(self, score: Score) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(score.meta["created"]))
-        name = f"{_safe(score.model)}--{stamp}--{score.meta['run_id'][:12]}.json"
-        return self.runs_dir / _safe(score.benchmark) / name
+        name = f"{safe_name(score.model)}--{stamp}--{score.meta['run_id'][:12]}.json"
+        return self.runs_dir / safe_name(score.benchmark) / name
 
     def _write_json(self, score: Score) -> Path:
         """Write the run file (never over an existing one); its temp file is removed on any failure."""
@@ -668,7 +669,3 @@ def _remove_db(path: Path) -> None:
             os.unlink(f"{path}{suffix}")
         except OSError:
             pass
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in name)

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from memscore.errors import MemscoreError
+from memscore.paths import safe_name
 from memscore.scores import Score
 from memscore.store import ResultStore
 
@@ -744,8 +745,6 @@ def profile_plot(profile: dict[str, Any], path: Path, *, size: tuple[float, floa
     return path
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in name)
 
 
 def _title(panel: Panel, what: str, paper: bool = False) -> str:
@@ -799,10 +798,10 @@ def _write_profiles(profs: list[dict[str, Any]], out: Path, plots: bool) -> dict
                 for i, (layer, d, v) in enumerate(pts):
                     w.writerow([prof["model"], prof["weights"], bench, layer, i, repr(d), prof["depth"][bench],
                                 "" if v is None else repr(v)])
-    seen: Counter = Counter(_safe(p["model"]) for p in profs)
+    seen: Counter = Counter(safe_name(p["model"]) for p in profs)
     entries, files = [], [str(out / "layers_profiles.csv")]
     for i, prof in enumerate(profs):
-        stem = _safe(prof["model"])
+        stem = safe_name(prof["model"])
         if seen[stem] > 1:
             stem += f"--{i}"
         png = None
