@@ -11,6 +11,7 @@ import pytest
 
 TESTS = Path(__file__).parent / "tests"
 sys.path.insert(0, str(TESTS))  # fixture builders (lamem_fixture, ...) import as plain modules
+from slurm_cluster import slurm_cluster  # noqa: E402,F401
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__
@@ -15,7 +15,7 @@ from .options import check_kwargs
 from .pluginmanager import get_plugins, registry
 from .registry import Entry
 from .scores import Score
-from .store import ResultStore, run_key
+from .store import ResultStore, open_store, run_key
 from .weights import weights_identity
 
 #: the form of the run key; rows stored under an older form (without a data fingerprint) are never
@@ -98,24 +98,49 @@ class RunPlan:
     config: dict[str, Any]
     data: DataInfo | None
     options: RunOptions
+    weights_arg: str | None = "default"  # as given (a path, "none", "default"): what the model is built from
+    model_args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BenchmarkPlan:
+    """The model-independent half of a run plan: the benchmark loaded and validated, its config (arguments
+    and keyed options) and the data it reads, fingerprinted once (a sweep reuses it for every model)."""
+
+    benchmark: Benchmark
+    config: dict[str, Any]
+    data: DataInfo | None
+    options: RunOptions
+
+    def key(self, model: str, weights: str | None = "default", model_args: dict[str, Any] | None = None) -> RunPlan:
+        """The run plan of ``model`` on this benchmark (an unknown model name fails here, before any work)."""
+        entry, _ = registry().get("model", model)
+        weights_id = weights_identity(weights, entry.meta)
+        bench = self.benchmark
+        config = {**self.config, "model_args": dict(model_args or {})}
+        key = run_key(model, weights_id, bench.identifier, str(bench.version), {
+            "config": config, "data": self.data.fingerprint if self.data else None, "key": KEY_VERSION,
+            "model_plugin": [entry.plugin, entry.plugin_version],
+            "benchmark_plugin": [getattr(bench, "plugin", ""), getattr(bench, "plugin_version", "")]})
+        return RunPlan(key, model, bench, weights_id, config, self.data, self.options, weights, dict(model_args or {}))
+
+
+def plan_benchmark(benchmark: str, *, benchmark_args: dict[str, Any] | None = None,
+                   options: RunOptions | None = None, **option_kwargs) -> BenchmarkPlan:
+    """Validate the benchmark, its arguments and the options, and fingerprint its data (runs no model)."""
+    options = (options or RunOptions(**option_kwargs)).check()
+    bench = load_benchmark(benchmark, **(benchmark_args or {}))
+    config = {"benchmark_args": bench.config(), "model_args": {}, **options.keyed()}
+    return BenchmarkPlan(bench, config, bench.data(options), options)
 
 
 def plan(model: str, benchmark: str, *, weights: str | None = "default", model_args: dict[str, Any] | None = None,
          benchmark_args: dict[str, Any] | None = None, options: RunOptions | None = None,
          **option_kwargs) -> RunPlan:
     """Validate everything and compute the run key (reads the data to fingerprint it; runs no model)."""
-    options = (options or RunOptions(**option_kwargs)).check()
-    model_args = dict(model_args or {})
-    entry, _ = registry().get("model", model)  # an unknown name fails before any work
-    bench = load_benchmark(benchmark, **(benchmark_args or {}))
-    weights_id = weights_identity(weights, entry.meta)
-    config = {"benchmark_args": bench.config(), "model_args": model_args, **options.keyed()}
-    data = bench.data(options)
-    key = run_key(model, weights_id, bench.identifier, str(bench.version), {
-        "config": config, "data": data.fingerprint if data else None, "key": KEY_VERSION,
-        "model_plugin": [entry.plugin, entry.plugin_version],
-        "benchmark_plugin": [getattr(bench, "plugin", ""), getattr(bench, "plugin_version", "")]})
-    return RunPlan(key, model, bench, weights_id, config, data, options)
+    registry().get("model", model)  # an unknown name fails before any work
+    return plan_benchmark(benchmark, benchmark_args=benchmark_args, options=options,
+                          **option_kwargs).key(model, weights, model_args)
 
 
 def score(model: str, benchmark: str, *, weights: str | None = "default",
@@ -128,16 +153,31 @@ def score(model: str, benchmark: str, *, weights: str | None = "default",
     """
     p = plan(model, benchmark, weights=weights, model_args=model_args, benchmark_args=benchmark_args,
              options=options, **option_kwargs)
-    options, bench, data, config, weights_id = p.options, p.benchmark, p.data, p.config, p.weights
-    st = ResultStore() if store is True else (store or None)
-    if st is not None and not force:
-        stored = st.get(p.key)
+    st = open_store() if store is True else (store or None)
+    if st is None:
+        return run_plan(p)
+    stored = None if force else _stored(st, p.key)
+    if stored is not None:
+        return stored
+    st.require_writable()  # a read-only home serves stored results but must not waste a run
+    with st.lock(p.key):  # one computation per key at a time, across processes and machines
+        stored = None if force else _stored(st, p.key)  # another process may have finished it meanwhile
         if stored is not None:
-            stored.meta["from_store"] = True
             return stored
-    if st is not None:
-        st.require_writable()  # a read-only home serves stored results but must not waste a run
-    m = load_model(model, weights=weights, seed=options.seed, **dict(model_args or {}))
+        return st.put(run_plan(p), p.key)
+
+
+def _stored(st: ResultStore, key: str) -> Score | None:
+    stored = st.get(key)
+    if stored is not None:
+        stored.meta["from_store"] = True
+    return stored
+
+
+def run_plan(p: RunPlan) -> Score:
+    """Compute the run ``p`` describes (no store involved) and fill in its provenance."""
+    options, bench, data, config, weights_id, model = p.options, p.benchmark, p.data, p.config, p.weights, p.model
+    m = load_model(model, weights=p.weights_arg, seed=options.seed, **p.model_args)
     t0 = time.perf_counter()
     result = bench(m, options)
     result.model, result.benchmark = model, bench.identifier
@@ -153,8 +193,6 @@ def score(model: str, benchmark: str, *, weights: str | None = "default",
         "config": config, "options": options.to_dict(), "data": data.to_dict() if data else None,
         "python": platform.python_version(), "wall_s": round(time.perf_counter() - t0, 3),
     })
-    if st is not None:
-        st.put(result, p.key)
     return result
 
 

@@ -76,6 +76,12 @@ class Benchmark:
     version: str = "1"
     description: str = ""
     arguments: tuple[Arg, ...] = ()
+    #: benchmarks that, when a sweep runs them too, run before this one on each model: this one reuses
+    #: their stored results or cached activations (``lamem-it`` after ``neural-it`` and ``lamem-pls``)
+    run_after: tuple[str, ...] = ()
+    #: argument prefixes this benchmark hands on to another benchmark it runs (``lamem-it``'s ``neural_*`` go
+    #: to ``neural-it``): a sweep with both fills them from the other's arguments, so both share one run
+    forwards: dict[str, str] = {}
 
     def config(self) -> dict[str, Any]:
         return {}

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .cli_options import run_options
 from .errors import MemscoreError
 
 KIND_CHOICES = ["models", "benchmarks", "metrics", "datasets"]
@@ -159,21 +160,9 @@ def layers(model_name, weights, model_args, image_size, min_units, as_json):
 @main.command()
 @click.option("--model", "-m", required=True, help="model name (see `memscore list models`)")
 @click.option("--benchmark", "-b", required=True, help="benchmark name (see `memscore list benchmarks`)")
-@click.option("--weights", default="default", show_default=True, help="none | default | PATH to a checkpoint")
-@click.option("--model-args", default="", help="k=v,k=v passed to the model factory")
-@click.option("--benchmark-args", default="", help="k=v,k=v passed to the benchmark (e.g. splits=1,3)")
 @click.option("--data-root", type=click.Path(path_type=Path), help="data set folder (default: $MEMSCORE_HOME/data/...)")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
-@click.option("--num-workers", default=0, show_default=True, type=click.IntRange(0), help="DataLoader workers")
-@click.option("--bf16", is_flag=True, help="bf16 autocast of the forward pass and the PCA projections (CUDA; keys the result and the caches)")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--limit", type=click.IntRange(1), help="use only the first N stimuli (smoke runs)")
-@click.option("--skip-bad-images", is_flag=True, help="drop undecodable images (listed in the score) instead of stopping")
-@click.option("--pca-bases", type=click.Choice(["auto", "disk", "refit"]), default="auto", show_default=True,
-              help="keep fitted PCA bases on disk, or refit them each run (auto: refit when the disk cannot hold them)")
+@run_options
 @click.option("--force", is_flag=True, help="recompute even if a stored score exists (the old one stays as history)")
-@click.option("--no-progress", is_flag=True, help="no progress bars")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def score(model, benchmark, weights, model_args, benchmark_args, data_root, device, batch_size, num_workers,
           bf16, seed, limit, skip_bad_images, pca_bases, force, no_progress, fmt):
@@ -457,6 +446,14 @@ def _add_plugin_commands() -> None:
         if info is not None:
             info.registered.setdefault("commands", []).extend(n for n in main.commands if n not in before)
 
+
+
+# core commands that live in their own modules (each adds itself here, one line)
+from .cli_sweep import sweep  # noqa: E402
+main.add_command(sweep)
+# -- leaderboard --
+from .cli_bundle import bundle, verify  # noqa: E402
+main.add_command(bundle); main.add_command(verify)  # noqa: E702
 
 _add_plugin_commands()
 

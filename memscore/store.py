@@ -141,6 +141,13 @@ class ResultStore:
 
     require_writable = _require_writable  # public: a run checks this before computing what it cannot store
 
+    def lock(self, key: str, what: str | None = None):
+        """A lock held while the run ``key`` is computed: two processes (two ``memscore score`` calls, two
+        sweep jobs, a rerun beside a job still running) never compute and store the same run twice."""
+        from .locks import file_lock
+
+        return file_lock(self.root / "locks" / f"{safe_name(key)}.lock", what or f"the run {key[:12]}")
+
     def _translate(self, exc: sqlite3.Error) -> StoreError:
         """A sqlite3 error as one line naming the database and what to do."""
         name = _errname(exc)
@@ -517,7 +524,11 @@ class ResultStore:
 
     @staticmethod
     def _json_files(folders: list[Path]) -> Iterator[Path]:
+        """The ``.json`` files under each folder; a path that is a file is taken as it is."""
         for folder in folders:
+            if Path(folder).is_file():
+                yield Path(folder)
+                continue
             yield from sorted(p for p in Path(folder).rglob("*.json") if p.is_file())
 
     def rebuild(self, *, on_skip: Callable[[Path, str], None] | None = None) -> dict[str, Any]:
@@ -606,6 +617,85 @@ class ResultStore:
                 self._write_json(score)
                 salvaged += 1
         return damaged, salvaged
+
+
+class RunFileStore(ResultStore):
+    """The run files alone, no database: what sweep jobs store into. Jobs on many machines then never
+    share one SQLite file over a network file system; the sweep's driver (or ``memscore collect``) merges
+    the files into the database. Lookups read the run files (each parsed once per store object)."""
+
+    def __init__(self, root: Path | str | None = None):
+        super().__init__(root)
+        self._index: dict[str, tuple[float, Path]] = {}  # key -> (created, run file) of its newest run
+        self._parsed: set[Path] = set()
+        self.written: list[Path] = []  # the run files this store wrote, in order
+
+    @property
+    def writable(self) -> bool:
+        return self._dir_writable(self.root)
+
+    def _refresh(self) -> None:
+        if not self.runs_dir.is_dir():
+            return
+        new = [p for p in self._json_files([self.runs_dir]) if p not in self._parsed]
+        for path, score in self._run_files(new, lambda p, why: None):
+            self._add(path, score)
+        self._parsed.update(new)
+
+    def _add(self, path: Path, score: Score) -> None:
+        key, created = score.meta["key"], float(score.meta.get("created") or 0)
+        if key not in self._index or self._index[key][0] <= created:
+            self._index[key] = (created, path)
+
+    def _load(self, path: Path) -> Score | None:
+        try:
+            return _score(json.loads(path.read_bytes()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def get(self, key: str) -> Score | None:
+        self._refresh()
+        hit = self._index.get(key)
+        return self._load(hit[1]) if hit else None
+
+    def history(self, key: str) -> list[Score]:
+        self._refresh()
+        runs = [s for _, s in self._run_files(sorted(self._parsed), lambda p, why: None) if s.meta["key"] == key]
+        return sorted(runs, key=lambda s: s.meta.get("created", 0))
+
+    def query(self, model: str | None = None, benchmark: str | None = None,
+              all_versions: bool = False) -> list[Score]:
+        self._refresh()
+        paths = sorted(self._parsed) if all_versions else sorted(p for _, p in self._index.values())
+        out = [s for _, s in self._run_files(paths, lambda p, why: None)
+               if (model is None or s.model == model) and (benchmark is None or s.benchmark == benchmark)]
+        return sorted(out, key=lambda s: (s.benchmark, s.model, s.meta.get("created", 0)))
+
+    def put(self, score: Score, key: str, *, write_json: bool = True) -> Score:
+        self._require_writable()
+        meta = score.meta
+        meta.setdefault("run_id", uuid.uuid4().hex)
+        meta.setdefault("created", time.time())
+        meta["key"] = key
+        path = self._write_json(score)
+        self.written.append(path)
+        self._parsed.add(path)
+        self._add(path, score)
+        return score
+
+
+#: ``MEMSCORE_STORE=files``: this process stores run files only (set for sweep jobs)
+STORE_ENV = "MEMSCORE_STORE"
+
+
+def open_store(root: Path | str | None = None) -> ResultStore:
+    """The store a run uses by default: the database, or the run files alone inside a sweep job."""
+    mode = os.environ.get(STORE_ENV, "").strip().lower()
+    if mode in ("", "db", "sqlite"):
+        return ResultStore(root)
+    if mode == "files":
+        return RunFileStore(root)
+    raise StoreError(f"{STORE_ENV}={mode!r}: use 'files' (run files only) or leave it unset")
 
 
 def _score(data: Any) -> Score:

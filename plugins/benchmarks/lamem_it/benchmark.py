@@ -32,6 +32,8 @@ class LamemIT(LamemPLS):
     identifier = "lamem-it"
     version = "1"
     region = "IT"
+    run_after = ("neural-it", "lamem-pls")  # in a sweep: the commitment first, then every LaMem layer at once
+    forwards = {"neural_": "neural-it"}  # neural_<key> is neural-it's <key>
     arguments = (
         *(a for a in LamemPLS.arguments if a.name != "layers"),
         Arg("neural_data_root", _folder, None, "folder of the neural data set (default: as for neural-it)",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from memscore.store import ResultStore
+from memscore.store import ResultStore, open_store
 from memscore.weights import weights_identity
 
 if TYPE_CHECKING:  # memscore.benchmark imports torch; this module must not
@@ -66,7 +66,7 @@ def find(model: str, region: str, *, weights: str | None = "default", model_args
     """The most recent stored commitment of ``model`` to ``region`` on the neural data ``data_fingerprint``
     (any data when None), or None. Rows stored without a data fingerprint are not commitments."""
     bench = _benchmark(region)
-    st = store or ResultStore()
+    st = store or open_store()
     wid = weights_id(weights)
     found = []
     for s in st.query(model=model, benchmark=bench):
@@ -98,7 +98,7 @@ def commit(model: str, region: str, *, weights: str | None = "default", model_ar
     from memscore.benchmark import RunOptions
 
     options = options or RunOptions()
-    st = ResultStore() if store is True else (store or None)
+    st = open_store() if store is True else (store or None)
     w = "none" if weights_id(weights) == "none" else weights
     result = score(model, _benchmark(region), weights=w, model_args=model_args, benchmark_args=benchmark_args,
                    options=options, store=st if st is not None else False, force=force)

@@ -1,0 +1,29 @@
+"""The options every scoring command shares (``memscore score``, ``memscore sweep``), declared once."""
+from __future__ import annotations
+
+import click
+
+_RUN_OPTIONS = [
+    click.option("--weights", default="default", show_default=True, help="none | default | PATH to a checkpoint"),
+    click.option("--model-args", default="", help="k=v,k=v passed to the model factory"),
+    click.option("--benchmark-args", default="", help="k=v,k=v passed to the benchmark (e.g. splits=1,3)"),
+    click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N"),
+    click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1)),
+    click.option("--num-workers", default=0, show_default=True, type=click.IntRange(0), help="DataLoader workers"),
+    click.option("--bf16", is_flag=True,
+                 help="bf16 autocast of the forward pass and the PCA projections (CUDA; keys the result and the caches)"),
+    click.option("--seed", default=0, show_default=True, type=int),
+    click.option("--limit", type=click.IntRange(1), help="use only the first N stimuli (smoke runs)"),
+    click.option("--skip-bad-images", is_flag=True,
+                 help="drop undecodable images (listed in the score) instead of stopping"),
+    click.option("--pca-bases", type=click.Choice(["auto", "disk", "refit"]), default="auto", show_default=True,
+                 help="keep fitted PCA bases on disk, or refit them each run (auto: refit when the disk cannot hold them)"),
+    click.option("--no-progress", is_flag=True, help="no progress bars"),
+]
+
+
+def run_options(fn):
+    """Add the shared run options (weights, model/benchmark args, device, batch size, ...) to a command."""
+    for opt in reversed(_RUN_OPTIONS):
+        fn = opt(fn)
+    return fn
