@@ -50,24 +50,16 @@ def sweep(ctx, models, benchmarks, data_roots, weights, model_args, benchmark_ar
     if not models or not benchmarks:
         raise click.UsageError("give --models and --benchmarks (or `memscore sweep status`)")
     from .options import parse_kv
-    from .sweep import (OPTION_FIELDS, Sweep, SweepSpec, forward_args, parse_data_roots, resolve_names, run_sweep,
-                        split_benchmark_args)
+    from .sweep import sweep as run
 
-    model_names = resolve_names("model", _split(models), "--models")
-    bench_names = resolve_names("benchmark", _split(benchmarks), "--benchmarks")
-    values = dict(device=device, batch_size=batch_size, num_workers=num_workers, bf16=bf16, seed=seed, limit=limit,
-                  skip_bad_images=skip_bad_images, pca_bases=pca_bases)
-    roots = parse_data_roots(data_roots, bench_names)
-    bargs = split_benchmark_args(parse_kv(benchmark_args, "--benchmark-args"), bench_names)
-    forward_args(bargs, roots)
-    spec = SweepSpec(models=model_names, benchmarks=bench_names, weights=weights,
-                     model_args=parse_kv(model_args, "--model-args"), benchmark_args=bargs, data_roots=roots,
-                     options={k: values[k] for k in OPTION_FIELDS})
     ex = _executor(executor, jobs, not no_progress, slurm_partition, slurm_time, slurm_mem, slurm_gpus_per_job,
                    slurm_array_parallelism, slurm_account, slurm_opt, no_wait)
-    plan = Sweep.plan(spec)
-    report = run_sweep(plan, ex, progress=not no_progress and not as_json, dry_run=dry_run,
-                       on_plan=lambda s: _print_plan(s, ex, dry_run))
+    report = run(_split(models), _split(benchmarks), weights=weights, model_args=parse_kv(model_args, "--model-args"),
+                 benchmark_args=parse_kv(benchmark_args, "--benchmark-args"), data_roots=data_roots, executor=ex,
+                 progress=not no_progress and not as_json, dry_run=dry_run,
+                 on_plan=lambda s: _print_plan(s, ex, dry_run), device=device, batch_size=batch_size,
+                 num_workers=num_workers, bf16=bf16, seed=seed, limit=limit, skip_bad_images=skip_bad_images,
+                 pca_bases=pca_bases)
     if dry_run:
         return
     _finish(report.sweep, as_json, submitted=executor == "slurm" and no_wait)

@@ -638,6 +638,33 @@ def _record_job_error(sweep: Sweep, fin: Finished, store) -> None:
                                           "time": time.time(), "error": fin.error, "log": fin.log}, indent=1))
 
 
+def sweep(models: Iterable[str], benchmarks: Iterable[str], *, weights: str = "default",
+          model_args: dict[str, Any] | None = None, benchmark_args: dict[str, Any] | None = None,
+          data_roots: Iterable[str] | dict[str, str] = (), executor: Any = "inline", jobs: int = 1,
+          progress: bool = True, dry_run: bool = False, on_plan: Callable[[Sweep], None] | None = None,
+          **options: Any) -> SweepReport:
+    """The Python form of ``memscore sweep``: names or ``tag:T`` for models and benchmarks, benchmark
+    arguments given once (each goes to the benchmarks that declare it), ``data_roots`` as ``PATH`` or
+    ``BENCHMARK=PATH`` strings (or a dict), ``options`` = RunOptions fields (device, seed, limit, ...)."""
+    unknown = set(options) - set(OPTION_FIELDS)
+    if unknown:
+        raise OptionError(f"sweep: unknown option(s) {', '.join(sorted(unknown))}; valid: {', '.join(OPTION_FIELDS)}")
+    model_names = resolve_names("model", list(models), "--models")
+    bench_names = resolve_names("benchmark", list(benchmarks), "--benchmarks")
+    if isinstance(data_roots, dict):
+        data_roots = [f"{k}={v}" for k, v in data_roots.items()]
+    roots = parse_data_roots(data_roots, bench_names)
+    bargs = split_benchmark_args(dict(benchmark_args or {}), bench_names)
+    forward_args(bargs, roots)
+    defaults = RunOptions()
+    spec = SweepSpec(models=model_names, benchmarks=bench_names, weights=weights, model_args=dict(model_args or {}),
+                     benchmark_args=bargs, data_roots=roots,
+                     options={k: options.get(k, getattr(defaults, k)) for k in OPTION_FIELDS})
+    ex = {"inline": lambda: InlineExecutor(progress), "local": lambda: LocalExecutor(jobs)}.get(executor)
+    ex = ex() if ex else executor
+    return run_sweep(Sweep.plan(spec), ex, progress=progress, dry_run=dry_run, on_plan=on_plan)
+
+
 def estimate(sweep: Sweep, store=None) -> tuple[float, int]:
     """(seconds, pairs) the pairs to run would take, from the wall time of earlier runs of the same model
     and benchmark (any data or arguments); pairs never run before are not counted."""
