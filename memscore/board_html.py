@@ -34,7 +34,7 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
-__all__ = ["write_site", "safe_file_name"]
+__all__ = ["write_site", "safe_file_name", "csv_rows"]
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf"]
@@ -368,18 +368,26 @@ def _figure_page(fig: dict, models: list[dict]) -> str:
     return _page(title, body)
 
 
-def _write_csv(path: Path, benches: list[dict], models: list[dict]) -> None:
+def csv_rows(board: dict) -> list[list]:
+    """The board as rows (header first): model, weights, per column value/error/raw/layer, n_layers, params,
+    ImageNet top-1; missing values are None. ``board.csv`` and ``memscore leaderboard --format csv|markdown|
+    table`` all come from these rows, so the formats cannot disagree."""
+    benches = [{**_d(b), "name": str(_d(b).get("name"))} for b in _l(board.get("benchmarks")) if _d(b).get("name")]
     head = ["model", "weights"] + [f"{b['name']}:{k}" for b in benches for k in ("value", "error", "raw", "layer")]
+    rows = [head + ["n_layers", "params", "imagenet_top1"]]
+    for m in _models(board):
+        row = [m["model"], m.get("weights")]
+        for b in benches:
+            s = m["scores"].get(b["name"], {})
+            row += [s.get("value"), s.get("error"), s.get("raw"), _layer_of(m, b["name"])[0] if s else None]
+        row += [m.get("n_layers"), m.get("params"), m.get("imagenet_top1")]
+        rows.append([None if isinstance(v, float) and not math.isfinite(v) else v for v in row])
+    return rows
+
+
+def _write_csv(path: Path, board: dict) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(head + ["n_layers", "params", "imagenet_top1"])
-        for m in models:
-            row = [m["model"], m.get("weights")]
-            for b in benches:
-                s = m["scores"].get(b["name"], {})
-                row += [s.get("value"), s.get("error"), s.get("raw"), _layer_of(m, b["name"])[0] if s else None]
-            row += [m.get("n_layers"), m.get("params"), m.get("imagenet_top1")]
-            w.writerow(["" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v for v in row])
+        csv.writer(f).writerows([["" if v is None else v for v in row] for row in csv_rows(board)])
 
 
 def write_site(board: dict, out: Path) -> Path:
@@ -396,7 +404,7 @@ def write_site(board: dict, out: Path) -> Path:
         (out / "models" / m["file"]).write_text(_model_page(m, benches, colours), encoding="utf-8")
     for fig, name in figs:
         (out / "figures" / f"{name}.html").write_text(_figure_page(fig, models), encoding="utf-8")
-    _write_csv(out / "board.csv", benches, models)
+    _write_csv(out / "board.csv", board)
     index = out / "index.html"
     index.write_text(_index(board, benches, models, figs), encoding="utf-8")
     return index

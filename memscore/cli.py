@@ -451,7 +451,8 @@ def _add_plugin_commands() -> None:
 # core commands that live in their own modules (each adds itself here, one line)
 from .cli_sweep import sweep  # noqa: E402
 main.add_command(sweep)
-# -- leaderboard --
+from .cli_board import leaderboard  # noqa: E402
+main.add_command(leaderboard)
 from .cli_bundle import bundle, verify  # noqa: E402
 main.add_command(bundle); main.add_command(verify)  # noqa: E702
 

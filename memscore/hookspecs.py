@@ -41,3 +41,9 @@ class MemscoreSpec:
     @hookspec
     def register_datasets(self, register):
         """Register data sets: ``factory(**args) -> Dataset`` (used by ``memscore data``)."""
+
+    @hookspec
+    def leaderboard_figures(self):
+        """Layer-by-layer figures a leaderboard draws: a list of dicts ``{"id", "title", "x", "y",
+        "caption", "published_rho"}``; ``x`` and ``y`` are benchmark names, each point one layer of one
+        model scored on both (drawn only when the board has both benchmarks)."""

@@ -1,0 +1,345 @@
+"""Leaderboards: the current stored scores (and submitted bundles) as one row per model and one column per
+benchmark and data set, in table, markdown, CSV, JSON or a static HTML site (:mod:`memscore.board_html`).
+
+A column never mixes scores of different data or settings: it is one benchmark at one version, on one data
+fingerprint, with one configuration. When the runs of a benchmark differ in any of these, the benchmark gets
+one column each, labelled with what differs, and the board says so in its ``notes``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import __version__
+from .errors import OptionError
+from .fingerprint import digest
+from .scores import Score
+
+FORMATS = ("table", "markdown", "csv", "json", "html")
+
+
+def _column_id(s: Score) -> tuple:
+    cfg = dict(s.meta.get("config") or {})
+    cfg.pop("model_args", None)
+    data = s.meta.get("data") or {}
+    return (s.benchmark, str(s.benchmark_version), data.get("fingerprint"),
+            digest(json.dumps(cfg, sort_keys=True, default=str))[:8])
+
+
+def _row_id(s: Score) -> str:
+    args = (s.meta.get("config") or {}).get("model_args") or {}
+    weights = str(s.meta.get("weights") or "")
+    if weights == "none":
+        weights = f"none(seed={s.meta.get('seed', 0)})"
+    tail = "".join(f",{k}={v}" for k, v in sorted(args.items()))
+    return f"{s.model}@{weights}{tail}"
+
+
+def _finite(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+
+
+def gather(store=None, bundles: Iterable[Path | str] = ()) -> list[Score]:
+    """The current runs of the store (or none when ``store`` is False) and every run of ``bundles``; one run
+    per key (a run in two sources once; of two runs of one key the newest)."""
+    from .store import ResultStore
+
+    runs: list[Score] = []
+    if store is not False:
+        runs += (store or ResultStore()).query()
+    if bundles:
+        from .bundle import read_bundle
+
+        for b in bundles:
+            runs += read_bundle(Path(b)).scores
+    newest: dict[str, Score] = {}
+    for s in runs:
+        key = s.meta.get("key") or s.meta.get("run_id")
+        if key not in newest or (s.meta.get("created") or 0) > (newest[key].meta.get("created") or 0):
+            newest[key] = s
+    return list(newest.values())
+
+
+def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str] | None = None,
+                tag: str | None = None, store=None, bundles: Iterable[Path | str] = (),
+                title: str = "memscore leaderboard", include_smoke: bool = False) -> dict[str, Any]:
+    """The board as a dict (the shape :mod:`memscore.board_html` documents), from the current runs.
+
+    ``benchmarks``/``models`` are names (``tag:T`` for registered ones); ``tag`` keeps models with that
+    registry tag. Smoke runs (``--limit``) are left out unless ``include_smoke``, and counted in the notes.
+    """
+    runs = gather(store, bundles)
+    notes: list[str] = []
+    if benchmarks:
+        wanted = set(_names("benchmark", benchmarks))
+        runs = [s for s in runs if s.benchmark in wanted]
+    if models or tag:
+        keep = set(_names("model", [*(models or []), *([f"tag:{tag}"] if tag else [])]))
+        runs = [s for s in runs if s.model in keep]
+    smoke = [s for s in runs if (s.meta.get("config") or {}).get("limit") is not None]
+    if smoke and not include_smoke:
+        runs = [s for s in runs if s not in smoke]
+        notes.append(f"{len(smoke)} smoke run(s) (--limit) left out; --include-smoke shows them")
+
+    columns: dict[tuple, list[Score]] = {}
+    for s in runs:
+        columns.setdefault(_column_id(s), []).append(s)
+    order = list(benchmarks) if benchmarks else []
+    cols = sorted(columns, key=lambda c: (order.index(c[0]) if c[0] in order else len(order), c[0], c[1], str(c[2]), c[3]))
+    per_bench: dict[str, list[tuple]] = {}
+    for c in cols:
+        per_bench.setdefault(c[0], []).append(c)
+    names: dict[tuple, str] = {}
+    for bench, cs in per_bench.items():
+        if len(cs) == 1:
+            names[cs[0]] = bench
+            continue
+        what = [w for w, i in (("version", 1), ("data", 2), ("config", 3)) if len({c[i] for c in cs}) > 1]
+        differs = _config_differences({c: columns[c][0] for c in cs})
+        for c in cs:
+            tagtxt = ", ".join({"version": f"v{c[1]}", "data": f"data {str(c[2])[:8]}",
+                                "config": differs[c]}[w] for w in what)
+            names[c] = f"{bench} [{tagtxt}]"
+        notes.append(f"{bench} is shown as {len(cs)} columns: its runs differ in {' and '.join(what)}, and a "
+                     f"column never mixes scores of different data or settings")
+
+    bench_meta = _benchmark_meta()
+    board_benches = []
+    for c in cols:
+        first = columns[c][0]
+        data = first.meta.get("data") or {}
+        board_benches.append({
+            "name": names[c], "benchmark": c[0], "version": c[1], "description": bench_meta.get(c[0], ""),
+            "data": {"name": data.get("name"), "fingerprint": data.get("fingerprint"), "counts": data.get("counts")},
+            "config": (first.meta.get("config") or {}).get("benchmark_args"),
+            "ceiling": any(s.ceiling is not None for s in columns[c]),
+            "layerwise": any(len(s.layers) > 1 for s in columns[c])})
+
+    rows: dict[str, dict[str, Any]] = {}
+    for c in cols:
+        for s in sorted(columns[c], key=lambda s: s.meta.get("created") or 0):  # the newest wins
+            rid = _row_id(s)
+            row = rows.setdefault(rid, {"id": rid, "model": s.model, "weights": rid.split("@", 1)[1],
+                                        "model_args": (s.meta.get("config") or {}).get("model_args") or {},
+                                        "scores": {}, "profiles": {}, "committed": {}, "n_layers": None})
+            col = names[c]
+            layer = s.meta.get("layer") or s.best_layer
+            row["scores"][col] = {"value": _finite(s.value), "error": _finite(s.error), "raw": _finite(s.raw),
+                                  "ceiling": _finite(s.ceiling), "layer": layer, "run_id": s.meta.get("run_id"),
+                                  "n_layers": len(s.layers) or None}
+            if len(s.layers) > 1:
+                row["profiles"][col] = [{"layer": r.get("layer"), "depth": _finite(r.get("depth")),
+                                         "value": _finite(r.get("value")), "error": _finite(r.get("error"))}
+                                        for r in s.layers]
+                row["n_layers"] = max(row["n_layers"] or 0, len(s.layers))
+            if s.meta.get("region") or s.meta.get("commitment"):
+                row["committed"][col] = layer
+    _model_facts(rows.values())
+    models_out = sorted(rows.values(), key=lambda r: (r["model"], r["id"]))
+    figures = _figures(board_benches, models_out, notes)
+    return {"title": title, "memscore_version": __version__,
+            "generated": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+            "benchmarks": board_benches, "models": models_out, "figures": figures, "notes": notes,
+            "sources": {"store": store is not False, "bundles": [str(b) for b in bundles]}}
+
+
+def _config_differences(first: dict[tuple, Score]) -> dict[tuple, str]:
+    """Per column, the settings in which it differs from the other columns of its benchmark (``pca=16``)."""
+    flat = {}
+    for c, s in first.items():
+        cfg = dict(s.meta.get("config") or {})
+        cfg.pop("model_args", None)
+        args = cfg.pop("benchmark_args", None) or {}
+        flat[c] = {k: json.dumps(v, sort_keys=True, default=str) for k, v in _flatten({**args, **cfg}).items()}
+    keys = sorted({k for f in flat.values() for k in f if len({f.get(k) for f in flat.values()}) > 1})
+    out = {}
+    for c, f in flat.items():
+        parts = [f"{k}={f.get(k, '-').strip(chr(34))}" for k in keys]
+        out[c] = ", ".join(parts[:3]) + (" …" if len(parts) > 3 else "") if parts else f"config {c[3]}"
+    return out
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _names(kind: str, items: Iterable[str]) -> list[str]:
+    """Registered names and ``tag:T``; a name nobody registered is kept as it is (a bundle may hold it)."""
+    from .sweep import resolve_names
+
+    out: list[str] = []
+    for item in items:
+        if item.startswith("tag:"):
+            out += resolve_names(kind, [item], f"--{kind}s")
+        else:
+            out.append(item)
+    return out
+
+
+def _benchmark_meta() -> dict[str, str]:
+    from .pluginmanager import registry
+
+    return {e.name: e.description for e in registry().entries("benchmark")}
+
+
+def _model_facts(rows) -> None:
+    """Tags, parameters and ImageNet top-1 from the registry and the model-stats cache (nothing is built)."""
+    from .modelinfo import cache_file, _read
+    from .pluginmanager import registry
+
+    cached = _read(cache_file())
+    by_name: dict[str, dict] = {}
+    for key, stats in cached.items():
+        try:
+            by_name.setdefault(json.loads(key)["name"], stats)
+        except (ValueError, KeyError, TypeError):
+            continue
+    reg = registry()
+    for row in rows:
+        try:
+            entry, _ = reg.get("model", row["model"])
+            row["tags"], meta = list(entry.tags), entry.meta
+        except Exception:  # noqa: BLE001 - a bundle's model need not be installed here
+            row["tags"], meta = [], {}
+        pretrained = not str(row["weights"]).startswith("none")
+        row["imagenet_top1"] = meta.get("imagenet_top1") if pretrained else None
+        row["params"] = (by_name.get(row["model"]) or {}).get("params")
+
+
+def _figures(benches: list[dict], models: list[dict], notes: list[str]) -> list[dict]:
+    """The plugins' layer-by-layer figures whose two benchmarks are columns of the board, with Spearman's
+    rho, p and n over the layers scored on both."""
+    from scipy.stats import spearmanr
+
+    from .pluginmanager import get_plugins
+
+    column = {}
+    for b in benches:
+        column.setdefault(b["benchmark"], []).append(b["name"])
+    out = []
+    try:
+        declared = [f for fs in get_plugins().pm.hook.leaderboard_figures() for f in (fs or [])]
+    except Exception as exc:  # noqa: BLE001 - a plugin's figure hook never breaks the board
+        notes.append(f"figures left out: a plugin's leaderboard_figures failed ({type(exc).__name__}: {exc})")
+        declared = []
+    for f in declared:
+        xs, ys = column.get(f.get("x"), []), column.get(f.get("y"), [])
+        if not xs or not ys:
+            continue
+        if len(xs) > 1 or len(ys) > 1:
+            notes.append(f"{f.get('id')}: left out, its benchmarks are split over several columns")
+            continue
+        x, y = xs[0], ys[0]
+        px, py = [], []
+        for m in models:
+            a = {p["layer"]: p["value"] for p in m["profiles"].get(x, []) if p["value"] is not None}
+            b = {p["layer"]: p["value"] for p in m["profiles"].get(y, []) if p["value"] is not None}
+            for layer in a.keys() & b.keys():
+                px.append(a[layer])
+                py.append(b[layer])
+        rho, p = (spearmanr(px, py) if len(px) > 2 else (float("nan"), float("nan")))
+        out.append({**f, "x": x, "y": y, "rho": _finite(float(rho)), "p": _finite(float(p)), "n": len(px)})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# formats
+# ---------------------------------------------------------------------------------------------
+def write_board(board: dict[str, Any], fmt: str = "table", out: Path | str | None = None) -> str | Path:
+    """The board in ``fmt``: the text of table/markdown/csv/json (also written to ``out`` when given), or the
+    path of the HTML site's index.html (``out`` is its folder)."""
+    if fmt not in FORMATS:
+        raise OptionError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
+    if fmt == "html":
+        from .board_html import write_site
+
+        if out is None:
+            raise OptionError("--format html writes a folder: give --out DIR")
+        return write_site(board, Path(out))
+    text = {"json": lambda: json.dumps(board, indent=1, default=str), "csv": lambda: _csv(board),
+            "markdown": lambda: _markdown(board), "table": lambda: _table(board)}[fmt]()
+    if out is not None:
+        from .atomic import write_text
+
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(path, text if text.endswith("\n") else text + "\n")
+    return text
+
+
+def _csv(board: dict) -> str:
+    import csv
+    import io
+
+    from .board_html import csv_rows
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([["" if v is None else v for v in r] for r in csv_rows(board)])
+    return buf.getvalue()
+
+
+def _cells(board: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows for the text formats: value ± error (raw) and layer per column."""
+    from .modelinfo import format_params
+
+    head = ["model", "weights"]
+    for b in board["benchmarks"]:
+        head += [b["name"], f"{b['name']} layer"]
+    head += ["layers", "params", "top1"]
+    rows = []
+    for m in board["models"]:
+        r = [m["model"], m["weights"]]
+        for b in board["benchmarks"]:
+            s = m["scores"].get(b["name"])
+            if not s or s.get("value") is None:
+                r += ["", ""]
+                continue
+            cell = f"{s['value']:.4f}" + (f" ± {s['error']:.4f}" if s.get("error") is not None else "")
+            if s.get("ceiling") is not None and s.get("raw") is not None:
+                cell += f" (raw {s['raw']:.4f})"
+            r += [cell, m["committed"].get(b["name"]) or s.get("layer") or ""]
+        r += [str(m["n_layers"] or ""), format_params(m.get("params")),
+              f"{m['imagenet_top1']:.2f}" if m.get("imagenet_top1") is not None else ""]
+        rows.append(r)
+    return head, rows
+
+
+def _data_lines(board: dict) -> list[str]:
+    lines = []
+    for b in board["benchmarks"]:
+        d = b.get("data") or {}
+        counts = ", ".join(f"{k} {v}" for k, v in (d.get("counts") or {}).items() if v is not None)
+        lines.append(f"{b['name']}: data {d.get('name')}:{str(d.get('fingerprint'))[:10]}"
+                     + (f" ({counts})" if counts else "") + ("; ceiling-normalised, raw beside" if b["ceiling"] else ""))
+    return lines + board.get("notes", [])
+
+
+def _markdown(board: dict) -> str:
+    head, rows = _cells(board)
+
+    def esc(x: str) -> str:
+        return str(x).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+    out = [f"# {esc(board['title'])}", "", *[f"- {esc(line)}" for line in _data_lines(board)], "",
+           "| " + " | ".join(esc(h) for h in head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def _table(board: dict) -> str:
+    head, rows = _cells(board)
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)] if rows else [len(h) for h in head]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*head), fmt.format(*["-" * w for w in widths]), *(fmt.format(*r) for r in rows)]
+    if not rows:
+        lines.append("(no scores: run `memscore score` or `memscore sweep` first, or pass --from BUNDLE)")
+    return "\n".join(lines + [""] + _data_lines(board)) + "\n"
