@@ -40,6 +40,8 @@ class Arg:
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
             if self.nullable or self.default is None:
                 return None
+            if (self.choices is not None and "none" in self.choices) or (self.choices is None and self.type is str):
+                return "none"  # the word none as a value (ceiling=none, stratification=none), not a missing one
             self._fail(value, what)
         t = self.type
         try:
