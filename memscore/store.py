@@ -686,6 +686,7 @@ class RunFileStore(ResultStore):
 
 #: ``MEMSCORE_STORE=files``: this process stores run files only (set for sweep jobs)
 STORE_ENV = "MEMSCORE_STORE"
+_FILE_STORES: dict[str, "RunFileStore"] = {}
 
 
 def open_store(root: Path | str | None = None) -> ResultStore:
@@ -693,8 +694,11 @@ def open_store(root: Path | str | None = None) -> ResultStore:
     mode = os.environ.get(STORE_ENV, "").strip().lower()
     if mode in ("", "db", "sqlite"):
         return ResultStore(root)
-    if mode == "files":
-        return RunFileStore(root)
+    if mode == "files":  # one per folder and process: a job's `written` lists every run file it stored
+        folder = str(Path(root) if root else paths.home())
+        if folder not in _FILE_STORES:
+            _FILE_STORES[folder] = RunFileStore(folder)
+        return _FILE_STORES[folder]
     raise StoreError(f"{STORE_ENV}={mode!r}: use 'files' (run files only) or leave it unset")
 
 

@@ -373,14 +373,30 @@ def _slurm_alive(job_id: str) -> bool:
 def run_job(folder: str, model: str, log: str = "", progress: bool = False) -> dict[str, Any]:
     """Run ``model``'s pairs of the sweep in ``folder`` in order, storing run files only. A failing pair
     is recorded (error, traceback, log) and the next one runs. Returns the run files written."""
+    from .store import STORE_ENV
+
+    saved = {k: os.environ.get(k) for k in ("MEMSCORE_HOME", STORE_ENV)}
+    try:
+        return _run_job(folder, model, log, progress)
+    finally:  # an inline job runs in the driver's process: leave its environment as it was
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _run_job(folder: str, model: str, log: str, progress: bool) -> dict[str, Any]:
     sweep = Sweep.load(folder)
     home = json.loads((sweep.folder / "sweep.json").read_text()).get("home")
     if home:
         os.environ["MEMSCORE_HOME"] = home  # a job on another node stores where its sweep lives
-    from .store import STORE_ENV, open_store
+    from .store import STORE_ENV, RunFileStore, open_store
 
     os.environ[STORE_ENV] = "files"  # every store this job opens (commitments included) is run files only
     store = open_store()
+    assert isinstance(store, RunFileStore)
+    first = len(store.written)
     slurm_id = os.environ.get("SLURM_JOB_ID")
     if slurm_id and os.environ.get("SLURM_ARRAY_JOB_ID"):
         slurm_id = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
@@ -411,7 +427,7 @@ def run_job(folder: str, model: str, log: str = "", progress: bool = False) -> d
                     "traceback": traceback.format_exc()}, indent=1))
                 print(f"memscore sweep: {model} on {pair.benchmark} failed: {exc}", file=sys.stderr, flush=True)
     finally:
-        files = [str(p) for p in getattr(store, "written", [])]
+        files = [str(p) for p in store.written[first:]]
         atomic.write_text(job_file, json.dumps({**state, "finished": time.time(), "files": files,
                                                 "failed": failed}, indent=1))
     return {"model": model, "files": files, "failed": failed}
