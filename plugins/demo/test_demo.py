@@ -1,0 +1,66 @@
+"""`memscore demo` end to end, with its real settings: it must work offline as the README's first command,
+recover the planted memorability, write the leaderboard and the figures, reuse everything on a second run
+and never write into a folder that is not a demo folder."""
+from __future__ import annotations
+
+import csv
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from memscore.cli import main
+
+MODELS = {"torchvision:resnet18", "torchvision:alexnet", "cornet-z"}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "memscore-demo"
+    first = CliRunner().invoke(main, ["demo", "--out", str(out), "--no-progress"])
+    return out, first
+
+
+def _runs(out):
+    from memscore.store import ResultStore
+
+    return len(ResultStore(out / "home").query(all_versions=True))
+
+
+@pytest.mark.slow
+def test_demo_writes_leaderboard_and_figures(demo):
+    out, r = demo
+    assert r.exit_code == 0, r.output
+    index = out / "leaderboard" / "index.html"
+    assert index.is_file() and index.as_uri() in r.output
+    with open(out / "leaderboard" / "board.csv", newline="") as f:
+        rows = {row["model"]: row for row in csv.DictReader(f)}
+    assert set(rows) == MODELS
+    assert all(float(rows[m]["lamem-pls:value"]) > 0.3 for m in MODELS), rows  # the planted signal
+    pngs = list((out / "figures").glob("*.png"))
+    assert pngs and all(p.stat().st_size > 0 for p in pngs)
+    assert f"MEMSCORE_HOME={out / 'home'} memscore results" in r.output
+    assert _runs(out) == 9
+
+
+@pytest.mark.slow
+def test_demo_second_run_reuses_everything(demo):
+    out, first = demo
+    assert first.exit_code == 0, first.output
+    home_before = os.environ["MEMSCORE_HOME"]
+    r = CliRunner().invoke(main, ["demo", "--out", str(out), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert "0 to run" in r.output and "nothing to run" in r.output and r.output.count("already there") == 2
+    assert _runs(out) == 9
+    # the demo's own store was used and nothing of it leaks into this process
+    assert os.environ["MEMSCORE_HOME"] == home_before and "MEMSCORE_STORE" not in os.environ
+
+
+def test_demo_refuses_a_foreign_folder(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    r = CliRunner().invoke(main, ["demo", "--out", str(mine)])
+    assert r.exit_code != 0
+    assert len(r.output.strip().splitlines()) == 1 and "not a memscore demo folder" in r.output
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
