@@ -336,10 +336,7 @@ class ResultStore:
     def put(self, score: Score, key: str, *, write_json: bool = True) -> Score:
         """Store ``score`` as the current result for ``key``; earlier rows become history."""
         self._require_writable()
-        meta = score.meta
-        meta.setdefault("run_id", uuid.uuid4().hex)
-        meta.setdefault("created", time.time())
-        meta["key"] = key
+        _stamp(score, key)
         path = self._write_json(score) if write_json else None
         try:
             self._insert(score)
@@ -673,10 +670,7 @@ class RunFileStore(ResultStore):
 
     def put(self, score: Score, key: str, *, write_json: bool = True) -> Score:
         self._require_writable()
-        meta = score.meta
-        meta.setdefault("run_id", uuid.uuid4().hex)
-        meta.setdefault("created", time.time())
-        meta["key"] = key
+        _stamp(score, key)
         path = self._write_json(score)
         self.written.append(path)
         self._parsed.add(path)
@@ -700,6 +694,13 @@ def open_store(root: Path | str | None = None) -> ResultStore:
             _FILE_STORES[folder] = RunFileStore(folder)
         return _FILE_STORES[folder]
     raise StoreError(f"{STORE_ENV}={mode!r}: use 'files' (run files only) or leave it unset")
+
+
+def _stamp(score: Score, key: str) -> None:
+    """Give a run its identity before it is stored: run id, time, key."""
+    score.meta.setdefault("run_id", uuid.uuid4().hex)
+    score.meta.setdefault("created", time.time())
+    score.meta["key"] = key
 
 
 def _score(data: Any) -> Score:
