@@ -264,6 +264,8 @@ def write_board(board: dict[str, Any], fmt: str = "table", out: Path | str | Non
 
         if out is None:
             raise OptionError("--format html writes a folder: give --out DIR")
+        if Path(out).exists() and not Path(out).is_dir():
+            raise OptionError(f"--out {out}: is a file; --format html writes a folder (index.html and pages)")
         return write_site(board, Path(out))
     text = {"json": lambda: json.dumps(board, indent=1, default=str), "csv": lambda: _csv(board),
             "markdown": lambda: _markdown(board), "table": lambda: _table(board)}[fmt]()
@@ -271,6 +273,8 @@ def write_board(board: dict[str, Any], fmt: str = "table", out: Path | str | Non
         from .atomic import write_text
 
         path = Path(out)
+        if path.is_dir():
+            raise OptionError(f"--out {out}: is a folder; --format {fmt} writes one file (e.g. {path / ('board.' + fmt)})")
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text(path, text if text.endswith("\n") else text + "\n")
     return text

@@ -150,3 +150,8 @@ def test_empty_store_and_bad_format_are_clear(tmp_path):
     assert r.exit_code == 0 and "no scores" in r.output
     r = CliRunner().invoke(main, ["leaderboard", "--format", "html"])
     assert r.exit_code != 0 and "--out" in r.output and "Traceback" not in r.output
+    (tmp_path / "afile").write_text("x")
+    r = CliRunner().invoke(main, ["leaderboard", "--format", "html", "--out", str(tmp_path / "afile")])
+    assert r.exit_code != 0 and "is a file" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["leaderboard", "--format", "csv", "--out", str(tmp_path)])
+    assert r.exit_code != 0 and "is a folder" in r.output and "Traceback" not in r.output
