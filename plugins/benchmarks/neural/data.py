@@ -24,6 +24,7 @@ Every problem a user can cause raises :class:`memscore.errors.DataError` with on
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -474,9 +475,21 @@ class NeuralDataset:
         return read_assembly(path), path
 
     def load(self, region: str, **kwargs) -> RegionData:
+        """``region`` as the metric needs it. A process reading the same unchanged files again (a sweep plans,
+        scores, and commits through neural-it) gets a copy of what it read before, not a second NetCDF read."""
         region = region.upper()
         if region not in self.spec.regions:
             raise DataError(f"{self.spec.identifier} has no region {region} (it has {', '.join(self.spec.regions)})")
+        files = [self.path(self.spec.assembly), self.path(self.spec.csv)]
+        key = (repr(self.spec), region, repr(sorted(kwargs.items())),
+               *((str(f.resolve()), *_stamp(f)) for f in files))
+        if key not in _LOADED:
+            if len(_LOADED) >= 2:  # an assembly can be hundreds of MB: keep the last two
+                _LOADED.pop(next(iter(_LOADED)))
+            _LOADED[key] = self._load(region, **kwargs)
+        return copy.deepcopy(_LOADED[key])
+
+    def _load(self, region: str, **kwargs) -> RegionData:
         da, path = self.assembly()
         table, csv = self.stimulus_table()
         try:
@@ -556,6 +569,15 @@ def _bins(bins: Sequence[tuple[float, float]]) -> str:
 
 class MajajHong2015(NeuralDataset):
     spec = DATASETS["MajajHong2015.public"]
+
+
+#: the last regions read, by files (path, size, mtime, inode, ctime), region and arguments
+_LOADED: dict[tuple, RegionData] = {}
+
+
+def _stamp(path: Path) -> tuple:
+    st = path.stat()
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
 class FreemanZiemba2013(NeuralDataset):
