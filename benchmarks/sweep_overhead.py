@@ -132,7 +132,8 @@ def main() -> None:
         ratios.append(t["swept"] / t["separate"])
     out = {"models": models, "images": args.images, "benchmarks": BENCHMARKS, "repeats": args.repeats,
            "separate_s": [round(x, 2) for x in seps], "sweep_s": [round(x, 2) for x in sws],
-           "ratio": round(statistics.median(ratios), 3)}
+           "ratio": round(statistics.median(ratios), 3), "ratios": [round(r, 3) for r in ratios],
+           "ratio_of_totals": round(sum(sws) / sum(seps), 3)}
     if args.slurm:
         out.update(slurm(base, models, lamem, manifest, statistics.median(sws)))
     print(json.dumps(out, indent=1))
