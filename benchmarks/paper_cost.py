@@ -73,6 +73,11 @@ BRIEF_TFLOPS = 400 * 0.35    # the flat "400 TFLOP/s x 35 %" figure, printed for
 # ------------------------------------------------------------------------------------------------------------
 # 1. measurements on the models
 # ------------------------------------------------------------------------------------------------------------
+
+def _dumps(cache: dict) -> str:
+    """One model a line: the cache stays readable and diffable (its unit lists are long)."""
+    return "{\n" + ",\n".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in sorted(cache.items())) + "\n}\n"
+
 def family_of(name: str, tags) -> str:
     rest = [t for t in dict.fromkeys(tags) if t not in FAMILY_SKIP]
     return rest[-1] if rest else name
@@ -162,7 +167,7 @@ def measure_all(out: Path, only: list[str] | None, refresh: bool, timing: bool, 
                 continue
             rec["family"] = family_of(name, tags)
             cache[name] = rec
-            out.write_text(json.dumps(cache, indent=1))
+            out.write_text(_dumps(cache))
             print(f"# {i + 1}/{len(todo)} {name}: {rec['gflops']:.2f} GFLOPs, {rec['layers']} layers, "
                   f"{rec['measure_s']} s", file=sys.stderr, flush=True)
         del ref
@@ -170,7 +175,7 @@ def measure_all(out: Path, only: list[str] | None, refresh: bool, timing: bool, 
     for e in entries:  # keep families current in the file
         if e.name in cache:
             cache[e.name]["family"] = family_of(e.name, e.to_dict()["tags"])
-    out.write_text(json.dumps(cache, indent=1))
+    out.write_text(_dumps(cache))
     names = [e.name for e in entries if e.name in cache and (not only or e.name in only)]
     return {n: cache[n] for n in names}, skipped
 
