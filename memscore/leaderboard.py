@@ -207,7 +207,7 @@ def _model_facts(rows) -> None:
     for row in rows:
         try:
             entry, _ = reg.get("model", row["model"])
-            row["tags"], meta = list(entry.tags), entry.meta
+            row["tags"], meta = list(dict.fromkeys(entry.tags)), entry.meta
         except Exception:  # noqa: BLE001 - a bundle's model need not be installed here
             row["tags"], meta = [], {}
         pretrained = not str(row["weights"]).startswith("none")
