@@ -239,7 +239,7 @@ def test_slurm_sweep_with_a_cancelled_job_is_finished_by_the_rerun(slurm_cluster
     env = {**os.environ, **slurm_cluster.env, "MEMSCORE_HOME": str(home), "MEMSCORE_CACHE": str(cache)}
     argv = [sys.executable, "-m", "memscore.cli",
             *sweep_argv(data, "--executor", "slurm", "--slurm-partition", slurm_cluster.partition,
-                        "--slurm-time", "10", "--slurm-array-parallelism", "1")]
+                        "--slurm-time", "10", "--slurm-array-parallelism", "2")]
     r = subprocess.run([*argv, "--no-wait"], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "submitted" in r.stderr, r.stderr[-2000:]
 
