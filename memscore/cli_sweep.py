@@ -116,8 +116,7 @@ def _duration(secs: float) -> str:
 
 def _finish(s, as_json: bool, submitted: bool = False) -> None:
     if as_json:
-        click.echo(json.dumps({"sweep": s.ident, "folder": str(s.folder), "counts": s.counts(),
-                               "pairs": [p.to_dict() for p in s.pairs]}, indent=1))
+        click.echo(json.dumps(s.to_dict(), indent=1))
     else:
         _print_pairs(s, only_problems=True)
     c = s.counts()
@@ -171,8 +170,7 @@ def status(sweep_id, all_, as_json):
     s = find_sweep(sweep_id)
     s.refresh(store, collect=store.writable)
     if as_json:
-        click.echo(json.dumps({"sweep": s.ident, "folder": str(s.folder), "counts": s.counts(),
-                               "pairs": [p.to_dict() for p in s.pairs]}, indent=1))
+        click.echo(json.dumps(s.to_dict(), indent=1))
         return
     c = s.counts()
     click.echo(f"sweep {s.ident} ({Path(s.folder)}): {c['done']} done, {c['running']} running, "

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from . import atomic, paths
 from .benchmark import RunOptions
+from .cache import read_json
 from .errors import MemscoreError, OptionError
 from .fingerprint import digest
 from .paths import safe_name
@@ -225,8 +226,9 @@ def order_benchmarks(benchmarks: list[str], run_after: dict[str, tuple[str, ...]
 class Sweep:
     """A planned sweep and its folder ``$MEMSCORE_HOME/sweeps/<id>``."""
 
-    def __init__(self, spec: SweepSpec, pairs: list[Pair], folder: Path):
+    def __init__(self, spec: SweepSpec, pairs: list[Pair], folder: Path, home: str | None = None):
         self.spec, self.pairs, self.folder = spec, pairs, Path(folder)
+        self.home = home  # the MEMSCORE_HOME it was planned in (a job on another node stores there)
 
     @property
     def ident(self) -> str:
@@ -251,7 +253,7 @@ class Sweep:
         folder = Path(folder)
         try:
             d = json.loads((folder / "sweep.json").read_text())
-            return cls(SweepSpec(**d["spec"]), [Pair(**p) for p in d["pairs"]], folder)
+            return cls(SweepSpec(**d["spec"]), [Pair(**p) for p in d["pairs"]], folder, d.get("home"))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SweepError(f"{folder}: not a readable sweep ({type(exc).__name__}: {exc}); "
                              f"`memscore sweep status --all` lists the sweeps") from None
@@ -298,13 +300,13 @@ class Sweep:
             if p.model in running:
                 p.state, p.detail, p.log = "running", running[p.model]["where"], running[p.model].get("log", "")
                 continue
-            fail = _read_json(self.failure_file(p))
+            fail = read_json(self.failure_file(p), None)
             if fail and fail.get("key") == p.key:
                 p.state, p.detail, p.log = "failed", fail.get("error", ""), fail.get("log", "")
         return self.pairs
 
     def _running(self, model: str) -> dict | None:
-        info = _read_json(self.job_file(model))
+        info = read_json(self.job_file(model), None)
         if not info or info.get("finished"):
             return None
         job_id = info.get("slurm_job_id")
@@ -315,6 +317,10 @@ class Sweep:
         if info.get("host") == socket.gethostname() and atomic.pid_alive(int(info.get("pid", 0))):
             return {**info, "where": f"pid {info['pid']} on {info['host']}"}
         return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sweep": self.ident, "folder": str(self.folder), "counts": self.counts(),
+                "pairs": [p.to_dict() for p in self.pairs]}
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in ("done", "running", "failed", "pending")}
@@ -338,13 +344,6 @@ def find_sweep(ident: str | None = None) -> Sweep:
     if not folders:
         raise SweepError(f"no sweep has run with MEMSCORE_HOME={paths.home()}; start one with `memscore sweep`")
     return Sweep.load(folders[-1])
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _collect_pair(store, pair: Pair) -> bool:
@@ -388,9 +387,8 @@ def run_job(folder: str, model: str, log: str = "", progress: bool = False) -> d
 
 def _run_job(folder: str, model: str, log: str, progress: bool) -> dict[str, Any]:
     sweep = Sweep.load(folder)
-    home = json.loads((sweep.folder / "sweep.json").read_text()).get("home")
-    if home:
-        os.environ["MEMSCORE_HOME"] = home  # a job on another node stores where its sweep lives
+    if sweep.home:
+        os.environ["MEMSCORE_HOME"] = sweep.home  # a job on another node stores where its sweep lives
     from .store import STORE_ENV, RunFileStore, open_store
 
     os.environ[STORE_ENV] = "files"  # every store this job opens (commitments included) is run files only
@@ -491,7 +489,7 @@ class LocalExecutor:
                 for proc in [p for p in running if p.poll() is not None]:
                     model, slot, log = running.pop(proc)
                     free.append(slot)
-                    info = _read_json(sweep.job_file(model)) or {}
+                    info = read_json(sweep.job_file(model), None) or {}
                     err = "" if proc.returncode == 0 else f"worker exited with code {proc.returncode}"
                     yield Finished(model, info.get("files", []) if info.get("finished") else [], err, str(log))
         finally:
@@ -647,7 +645,7 @@ def _record_job_error(sweep: Sweep, fin: Finished, store) -> None:
         if p.model != fin.model or store.get(p.key) is not None or _collect_pair(store, p):
             continue
         ff = sweep.failure_file(p)
-        if (_read_json(ff) or {}).get("key") == p.key:
+        if (read_json(ff, None) or {}).get("key") == p.key:
             continue  # the job recorded this pair's own error
         ff.parent.mkdir(parents=True, exist_ok=True)
         atomic.write_text(ff, json.dumps({"model": p.model, "benchmark": p.benchmark, "key": p.key,
