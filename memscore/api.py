@@ -15,12 +15,9 @@ from .options import check_kwargs
 from .pluginmanager import get_plugins, registry
 from .registry import Entry
 from .scores import Score
-from .store import ResultStore, open_store, run_key
+from .record import KEY_VERSION, key_of
+from .store import ResultStore, open_store
 from .weights import weights_identity
-
-#: the form of the run key; rows stored under an older form (without a data fingerprint) are never
-#: served to a new run and stay visible as history
-KEY_VERSION = 2
 
 
 def _load(kind: str, name: str, kwargs: dict[str, Any], what: str):
@@ -118,10 +115,9 @@ class BenchmarkPlan:
         weights_id = weights_identity(weights, entry.meta)
         bench = self.benchmark
         config = {**self.config, "model_args": dict(model_args or {})}
-        key = run_key(model, weights_id, bench.identifier, str(bench.version), {
-            "config": config, "data": self.data.fingerprint if self.data else None, "key": KEY_VERSION,
-            "model_plugin": [entry.plugin, entry.plugin_version],
-            "benchmark_plugin": [getattr(bench, "plugin", ""), getattr(bench, "plugin_version", "")]})
+        key = key_of(model, weights_id, bench.identifier, str(bench.version), config,
+                     self.data.fingerprint if self.data else None, (entry.plugin, entry.plugin_version),
+                     (getattr(bench, "plugin", ""), getattr(bench, "plugin_version", "")))
         return RunPlan(key, model, bench, weights_id, config, self.data, self.options, weights, dict(model_args or {}))
 
 

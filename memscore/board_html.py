@@ -386,8 +386,10 @@ def csv_rows(board: dict) -> list[list]:
 
 
 def _write_csv(path: Path, board: dict) -> None:
+    from .safetext import write_csv
+
     with path.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([["" if v is None else v for v in row] for row in csv_rows(board)])
+        write_csv(f, csv_rows(board), lineterminator="\r\n")
 
 
 def write_site(board: dict, out: Path) -> Path:

@@ -23,14 +23,14 @@ import sys
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
 from . import __version__, atomic, paths
 from .errors import MemscoreError
 from .paths import safe_name
+from .runcheck import check_run, close as _close, loads, num as _num, schema_errors
+from .safetext import cut
 from .scores import Score
 
 __all__ = ["BundleError", "Bundle", "VerifyReport", "make_bundle", "read_bundle", "verify_bundle",
@@ -46,26 +46,8 @@ class BundleError(MemscoreError):
     """A bundle that cannot be written or read (one line naming the bundle, the member and the fix)."""
 
 
-# ---------------------------------------------------------------------------------------------
-# schemas
-# ---------------------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
-def _validator(name: str):
-    from jsonschema import Draft202012Validator
-
-    text = resources.files("memscore").joinpath("schemas", f"{name}.schema.json").read_text()
-    return Draft202012Validator(json.loads(text))
-
-
-def schema_errors(doc: Any, name: str) -> list[str]:
-    """What is wrong with ``doc`` under schema ``name`` ("run" or "bundle"), as ``at /path: why`` lines."""
-    errors = sorted(_validator(name).iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
-    return [f"at /{'/'.join(map(str, e.absolute_path))}: {_short(e.message)}" for e in errors]
-
-
 def _short(text: str, n: int = 160) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 1] + "…"
+    return cut(" ".join(str(text).split()), n)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,7 +235,7 @@ def make_bundle(out: Path | str, scores: Iterable[Score], *, command: list[str] 
             "data_name": d["name"] if d else None, "data_fingerprint": d["fingerprint"] if d else None,
             "model_plugin": [str(m.get("model_plugin", "")), str(m.get("model_plugin_version", ""))],
             "benchmark_plugin": [str(m.get("benchmark_plugin", "")), str(m.get("benchmark_plugin_version", ""))],
-            "device": str(m.get("device", "")), "sha256": hashlib.sha256(data).hexdigest(),
+            "device": str(m.get("device", "")), "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
             "command": recipe.command, "command_exact": recipe.exact,
             **({"command_note": recipe.why} if recipe.why else {})})
         members.append((member, data))
@@ -309,10 +291,41 @@ class Bundle:
     manifest: dict[str, Any]
     scores: list[Score] = field(default_factory=list)
     members: dict[str, bytes] = field(default_factory=dict)
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (run label, why) of runs left out
+    oversized: set[str] = field(default_factory=set)  # members larger than the manifest says (left unread)
+
+
+#: what a bundle may make this process read: the manifest, each run file (unless the manifest gives its size)
+#: and all members together. A zip's own size fields can lie, so members are streamed and counted.
+MAX_MANIFEST = 16 << 20
+MAX_MEMBER = 64 << 20
+MAX_TOTAL = 512 << 20
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, path: Path, why: str,
+                 refuse: bool = True) -> bytes | None:
+    """The member's bytes, streamed; more than ``cap`` bytes is one :class:`BundleError` (a zip bomb is
+    refused after ``cap`` bytes, never inflated whole), or None without ``refuse``."""
+    if info.file_size > cap and refuse:
+        raise BundleError(f"bundle {path}: member {cut(info.filename)} is {info.file_size} bytes, more than "
+                          f"{why} ({cap} bytes); refused unread ({_FIX})")
+    chunks, n = [], 0
+    with zf.open(info) as f:
+        while chunk := f.read(min(1 << 20, cap + 1)):
+            n += len(chunk)
+            if n > cap:
+                if not refuse:
+                    return None
+                raise BundleError(f"bundle {path}: member {cut(info.filename)} inflates to more than {why} "
+                                  f"({cap} bytes; its zip header said {info.file_size}); refused ({_FIX})")
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _open(path: Path | str) -> Bundle:
-    """The zip's manifest (schema-checked) and all its members; anything else is one :class:`BundleError`."""
+    """The zip's manifest (strict JSON, schema-checked) and the run files it lists, read with size caps; a zip
+    with a duplicate member, a member the manifest does not list, an encrypted member or a member larger than
+    the manifest says is one :class:`BundleError`. A listed member that is absent is left to the checks."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise BundleError(f"bundle {path} " + ("is a folder, not a bundle file" if path.is_dir() else
@@ -323,44 +336,78 @@ def _open(path: Path | str) -> Bundle:
         raise BundleError(f"bundle {path} is not a zip file ({_short(exc, 80)}); {_FIX}") from None
     except OSError as exc:
         raise BundleError(f"bundle {path} cannot be read ({exc.strerror or exc})") from None
-    members, member = {}, None
+    member = None
     try:
         with zf:
-            for info in zf.infolist():
-                if not info.is_dir():
-                    member = info.filename
-                    members[member] = zf.read(info)
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+            seen: set[str] = set()
+            for info in infos:
+                if info.filename in seen:
+                    raise BundleError(f"bundle {path}: member {cut(info.filename)} appears twice in the zip (which "
+                                      f"copy counts?); refused ({_FIX})")
+                seen.add(info.filename)
+                if info.flag_bits & 0x1:
+                    raise BundleError(f"bundle {path}: member {cut(info.filename)} is encrypted; {_FIX}")
+            by_name = {i.filename: i for i in infos}
+            if MANIFEST not in by_name:
+                raise BundleError(f"bundle {path} has no {MANIFEST}; it was not made by `memscore bundle` ({_FIX})")
+            member = MANIFEST
+            text = _read_member(zf, by_name[MANIFEST], MAX_MANIFEST, path, "a manifest may be")
+            try:
+                manifest = loads(text)
+            except ValueError as exc:
+                raise BundleError(f"bundle {path}: {MANIFEST} is not valid JSON ({_short(exc, 80)}); "
+                                  f"{_FIX}") from None
+            bad = schema_errors(manifest, "bundle")
+            if bad:
+                raise BundleError(f"bundle {path}: {MANIFEST} does not follow the bundle schema ({bad[0]}); {_FIX}")
+            listed: dict[str, dict] = {}
+            for entry in manifest["runs"]:
+                if entry["file"] in listed:
+                    raise BundleError(f"bundle {path}: {MANIFEST} lists {cut(entry['file'])} twice; {_FIX}")
+                listed[entry["file"]] = entry
+            extra = sorted(n for n in by_name if n != MANIFEST and n not in listed)
+            if extra:
+                raise BundleError(f"bundle {path}: {len(extra)} member(s) not listed in {MANIFEST} "
+                                  f"({', '.join(cut(e, 60) for e in extra[:3])}); a bundle holds its manifest and "
+                                  f"the run files it lists; refused ({_FIX})")
+            members, total, oversized = {MANIFEST: text}, len(text), set()
+            for name, entry in listed.items():
+                if name not in by_name:
+                    continue
+                member = name
+                size = entry.get("size")
+                if isinstance(size, int) and size <= MAX_MEMBER:  # larger than it says: that run fails, unread
+                    data = _read_member(zf, by_name[name], size, path, "", refuse=False)
+                    if data is None:
+                        oversized.add(name)
+                        continue
+                else:
+                    data = _read_member(zf, by_name[name], MAX_MEMBER, path, "a run file may be")
+                total += len(data)
+                if total > MAX_TOTAL:
+                    raise BundleError(f"bundle {path} inflates to more than {MAX_TOTAL} bytes; refused ({_FIX})")
+                members[name] = data
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError, NotImplementedError) as exc:
-        raise BundleError(f"bundle {path}: member {member} is damaged ({type(exc).__name__}: {_short(exc, 80)}); "
-                          f"{_FIX}") from None
-    if MANIFEST not in members:
-        raise BundleError(f"bundle {path} has no {MANIFEST}; it was not made by `memscore bundle` ({_FIX})")
-    try:
-        manifest = json.loads(members[MANIFEST])
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"bundle {path}: {MANIFEST} is not valid JSON ({_short(exc, 80)}); {_FIX}") from None
-    bad = schema_errors(manifest, "bundle")
-    if bad:
-        raise BundleError(f"bundle {path}: {MANIFEST} does not follow the bundle schema ({bad[0]}); {_FIX}")
-    return Bundle(path, manifest, [], members)
+        raise BundleError(f"bundle {path}: member {cut(member)} is damaged ({type(exc).__name__}: "
+                          f"{_short(exc, 80)}); {_FIX}") from None
+    return Bundle(path, manifest, [], members, oversized=oversized)
 
 
 def read_bundle(path: Path | str) -> Bundle:
-    """Read and schema-check bundle ``path``: its manifest and every run it lists (strict: the first bad
-    member is a :class:`BundleError`; :func:`verify_bundle` reports them all instead)."""
+    """Read bundle ``path`` for a board: every run it lists passes the cheap integrity checks (SHA-256 and
+    fields against the manifest, strict JSON, schema, key, seal, value against its own tables); the runs that
+    fail are left out of ``scores`` and listed in ``rejected`` as (label, why)."""
     b = _open(path)
+    report = VerifyReport(bundle=str(b.path), tolerance=0.0)
     for entry in b.manifest["runs"]:
-        member = entry["file"]
-        if member not in b.members:
-            raise BundleError(f"bundle {b.path}: {member} is listed in {MANIFEST} but missing; {_FIX}")
-        try:
-            doc = json.loads(b.members[member])
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BundleError(f"bundle {b.path}: {member} is not valid JSON ({_short(exc, 80)}); {_FIX}") from None
-        bad = schema_errors(doc, "run")
-        if bad:
-            raise BundleError(f"bundle {b.path}: {member} does not follow the run schema ({bad[0]}); {_FIX}")
-        b.scores.append(Score.from_dict(doc))
+        run = _check_file(b, entry, report)
+        if run.sound and run.score is not None:
+            b.scores.append(run.score)
+        else:
+            why = next((f"{r['check']}: {r['detail']}" for r in report.rows
+                        if r["run"] == run.label and r["status"] == "fail"), "it failed a check")
+            b.rejected.append((run.label, why))
     return b
 
 
@@ -406,22 +453,6 @@ class _Run:
     recipe: Recipe | None = None
 
 
-def _close(a: Any, b: Any, tol: float = 1e-12) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    try:
-        a, b = float(a), float(b)
-    except (TypeError, ValueError):
-        return False
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
-
-
-def _num(x: Any) -> str:
-    return "null" if x is None else f"{x:.6g}" if isinstance(x, (int, float)) else repr(x)
-
-
 def verify_bundle(path: Path | str, *, rescore: int = 0, seed: int = 0,
                   data_roots: dict[str, Path] | None = None, tolerance: float = 1e-4,
                   progress: bool = True) -> VerifyReport:
@@ -430,16 +461,8 @@ def verify_bundle(path: Path | str, *, rescore: int = 0, seed: int = 0,
     ``data_roots`` maps a benchmark (or data set) name to the user's copy of its data."""
     b = _open(path)
     report = VerifyReport(bundle=str(b.path), tolerance=tolerance)
-    key_version = int(b.manifest.get("key_version", 0)) or None
-    runs = [_check_file(b, e, report, key_version) for e in b.manifest["runs"]]
+    runs = [_check_file(b, e, report) for e in b.manifest["runs"]]
     report.runs = len(runs)
-    listed = {e["file"] for e in b.manifest["runs"]}
-    extra = sorted(m for m in b.members if m != MANIFEST and m not in listed)
-    if extra:
-        report.add("bundle", "members", "fail",
-                   f"{len(extra)} file(s) not listed in {MANIFEST}: {', '.join(extra[:3])}")
-    if len(listed) != len(b.manifest["runs"]):
-        report.add("bundle", "members", "fail", f"{MANIFEST} lists a run file twice")
     parsed = [r for r in runs if r.score is not None]  # the others failed their file checks already
     for r in parsed:
         _check_versions(r, report)
@@ -449,13 +472,19 @@ def verify_bundle(path: Path | str, *, rescore: int = 0, seed: int = 0,
     return report
 
 
-def _check_file(b: Bundle, entry: dict, report: VerifyReport, key_version: int | None) -> _Run:
-    """Hash, schema, manifest fields, key and internal consistency of one listed run file."""
+def _check_file(b: Bundle, entry: dict, report: VerifyReport) -> _Run:
+    """Hash and manifest fields of one listed run file, then :func:`memscore.runcheck.check_run` (schema, key,
+    seal, internal consistency)."""
     member = entry["file"]
     run = _Run(entry, _label(entry.get("model"), entry.get("benchmark"), entry.get("run_id"), member))
     add = lambda check, status, detail="": report.add(run.label, check, status, detail,  # noqa: E731
                                                       run_id=entry.get("run_id"), file=member)
     data = b.members.get(member)
+    if member in b.oversized:
+        add("size", "fail", f"the file is larger than the {entry.get('size')} bytes the manifest says: it was "
+                            f"changed after the bundle was made (left unread)")
+        run.sound = False
+        return run
     if data is None:
         add("file", "fail", f"listed in {MANIFEST} but not in the bundle")
         run.sound = False
@@ -468,25 +497,26 @@ def _check_file(b: Bundle, entry: dict, report: VerifyReport, key_version: int |
     else:
         add("sha256", "ok")
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+        doc = loads(data)
+    except ValueError as exc:
         add("schema", "fail", f"not valid JSON ({_short(exc, 80)})")
         run.sound = False
         return run
-    bad = schema_errors(doc, "run")
-    if bad:
-        add("schema", "fail", f"{bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
+    checks = check_run(doc)
+    for c in checks:
+        if c.name == "schema":
+            add(c.name, c.status, c.detail)
+    if checks[0].status == "fail":
         run.sound = False
         return run
-    add("schema", "ok")
     score = run.score = Score.from_dict(doc)
     meta = score.meta
     d = _data(meta)
     mine = {"run_id": meta["run_id"], "key": meta["key"], "model": score.model, "weights": meta["weights"],
             "benchmark": score.benchmark, "benchmark_version": score.benchmark_version,
             "data_fingerprint": d["fingerprint"] if d else None}
-    wrong = [f"{k} {_num(entry.get(k)) if k == 'value' else entry.get(k)!r} in the manifest, "
-             f"{_num(v) if k == 'value' else repr(v)} in the file"
+    wrong = [f"{k} {_num(entry.get(k)) if k == 'value' else cut(repr(entry.get(k)), 60)} in the manifest, "
+             f"{_num(v) if k == 'value' else cut(repr(v), 60)} in the file"
              for k, v in [*mine.items(), ("value", score.value)]
              if not (_close(entry.get(k), v) if k == "value" else entry.get(k) == v)]
     if wrong:
@@ -494,80 +524,12 @@ def _check_file(b: Bundle, entry: dict, report: VerifyReport, key_version: int |
         run.sound = False
     else:
         add("manifest", "ok")
-    expect = _recompute_key(score, key_version)
-    if expect != meta["key"]:
-        add("key", "fail", f"the run's key {meta['key'][:12]}… does not match its content (recomputed "
-                           f"{expect[:12]}…): its model, weights, config, versions or data fingerprint was edited")
-        run.sound = False
-    else:
-        run.key_ok = True
-        add("key", "ok")
-    status, detail = _consistency(score)
-    add("consistency", status, detail)
-    run.sound = run.sound and status != "fail"
+    for c in checks[1:]:
+        add(c.name, c.status, c.detail)
+        if c.name == "key":
+            run.key_ok = c.status == "ok"
+    run.sound = run.sound and not any(c.status == "fail" for c in checks)
     return run
-
-
-def _recompute_key(score: Score, key_version: int | None) -> str:
-    from .store import run_key
-
-    if key_version is None:
-        from .api import KEY_VERSION as key_version
-    meta = score.meta
-    d = _data(meta)
-    return run_key(score.model, str(meta["weights"]), score.benchmark, str(score.benchmark_version), {
-        "config": meta["config"], "data": d["fingerprint"] if d else None, "key": key_version,
-        "model_plugin": [meta.get("model_plugin", ""), meta.get("model_plugin_version", "")],
-        "benchmark_plugin": [meta.get("benchmark_plugin", ""), meta.get("benchmark_plugin_version", "")]})
-
-
-def _consistency(score: Score) -> tuple[str, str]:
-    """The value against the run's own tables: a layer-by-layer run's value, error and raw value are its
-    committed layer's (``meta.layer``), whose split values are the run's split rows; a run without layers
-    whose error is the SD of its splits has their mean as its value."""
-    meta, problems, notes = score.meta, [], []
-    if score.ceiling is not None and not (score.ceiling > 0 and math.isfinite(score.ceiling)):
-        problems.append(f"ceiling {_num(score.ceiling)} is not positive")
-    if score.error is not None and score.error < 0:
-        problems.append(f"error {_num(score.error)} is negative")
-    if score.layers:
-        name = meta.get("layer")
-        rows = [r for r in score.layers if r.get("layer") == name]
-        if not name or not rows:
-            return "fail", f"meta.layer {name!r} names no row of its {len(score.layers)} layer rows"
-        row = rows[0]
-        if not _close(score.value, row.get("value")):
-            problems.append(f"value {_num(score.value)} is not the value {_num(row.get('value'))} of its layer {name}")
-        if "error" in row and not _close(score.error, row.get("error")):
-            problems.append(f"error {_num(score.error)} is not layer {name}'s {_num(row.get('error'))}")
-        if score.raw is not None and not _close(score.raw, row.get("raw", row.get("value"))):
-            problems.append(f"raw {_num(score.raw)} is not layer {name}'s {_num(row.get('raw', row.get('value')))}")
-        split_values = [s.get("value") for s in score.splits]
-        if isinstance(row.get("splits"), list) and score.splits and len(row["splits"]) == len(split_values) \
-                and not all(_close(a, b) for a, b in zip(row["splits"], split_values)):
-            problems.append(f"the split rows are not layer {name}'s split values")
-        finite = [r for r in score.layers if isinstance(r.get("value"), (int, float))]
-        best_v = max(finite, key=lambda r: r["value"])["layer"] if finite else None
-        with_raw = [r for r in score.layers if isinstance(r.get("raw"), (int, float))]
-        best_r = max(with_raw, key=lambda r: r["raw"])["layer"] if with_raw else None
-        if not problems and name not in (best_v, best_r):
-            return "warn", f"the committed layer {name} is the best neither by value ({best_v}) nor by raw ({best_r})"
-        notes.append(f"value = layer {name}")
-    elif score.splits and score.value is not None:
-        vals = [s.get("value") for s in score.splits]
-        if all(isinstance(v, (int, float)) for v in vals) and vals:
-            mean = sum(vals) / len(vals)
-            sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else None
-            if _close(score.value, mean, 1e-9):
-                notes.append(f"value = mean of {len(vals)} splits")
-            elif sd is not None and _close(score.error, sd, 1e-9):
-                problems.append(f"value {_num(score.value)} is not the mean {_num(mean)} of its {len(vals)} split "
-                                f"rows (whose SD is its error)")
-            else:
-                return "skipped", "the value is not derivable from the run's split rows"
-    if problems:
-        return "fail", "; ".join(problems)
-    return ("ok", ", ".join(notes)) if notes else ("skipped", "nothing to compare the value with")
 
 
 def _check_versions(run: _Run, report: VerifyReport) -> None:
@@ -707,16 +669,22 @@ def _rescore(runs: list[_Run], report: VerifyReport, n: int, seed: int, data_roo
     eligible = [r for r in runs if r.sound and r.versions_ok and r.data_ok and r.recipe and r.recipe.exact]
     eligible.sort(key=lambda r: r.entry["file"])
     chosen = random.Random(seed).sample(eligible, min(n, len(eligible)))
+    held = [r for r in runs if r not in eligible]
+    why = "; ".join(sorted({_why_not(r) for r in held})) or "the bundle holds fewer runs"
     if len(chosen) < n:
-        held = [r for r in runs if r not in eligible]
-        why = "; ".join(sorted({_why_not(r) for r in held})) or "the bundle holds fewer runs"
         report.add("bundle", "rescore", "warn" if held else "ok",
                    f"{len(chosen)} of {n} asked re-scores possible ({why})")
     from tqdm.auto import tqdm
 
     for run in tqdm(chosen, desc="re-scoring", unit="run", disable=not progress or not chosen, file=sys.stderr):
-        _rescore_one(run, report, data_roots, tolerance, progress)
-        report.rescored += 1
+        if _rescore_one(run, report, data_roots, tolerance, progress):
+            report.rescored += 1
+    target = min(n, report.runs)
+    if report.rescored < target:
+        report.add("bundle", "rescore", "fail",
+                   f"re-scored {report.rescored} of the {target} runs asked (--rescore {n}): nothing was compared for "
+                   f"the others ({why if len(chosen) < target else 'see their rescore rows'}); give your copy of "
+                   f"their data with --data-root NAME=PATH, or ask for fewer")
 
 
 def _why_not(run: _Run) -> str:
@@ -730,7 +698,7 @@ def _why_not(run: _Run) -> str:
 
 
 def _rescore_one(run: _Run, report: VerifyReport, data_roots: dict[str, Path], tolerance: float,
-                 progress: bool) -> None:
+                 progress: bool) -> bool:
     from .api import score as run_score
     from .options import parse_kv
 
@@ -743,10 +711,10 @@ def _rescore_one(run: _Run, report: VerifyReport, data_roots: dict[str, Path], t
                         force=True, store=None)
     except MemscoreError as exc:
         add("skipped", f"cannot be re-run here: {_short(exc, 200)}")
-        return
+        return False
     except Exception as exc:  # noqa: BLE001 - a crash is reported against the run, the other checks stand
         add("fail", f"the re-run crashed: {type(exc).__name__}: {_short(exc, 160)}")
-        return
+        return False
     bad = []
     if not _within(s.value, new.value, tolerance):
         bad.append(f"value {_num(s.value)} in the bundle, {_num(new.value)} re-scored")
@@ -767,6 +735,7 @@ def _rescore_one(run: _Run, report: VerifyReport, data_roots: dict[str, Path], t
     else:
         add("ok", f"value {_num(s.value)} and {len(theirs)} layer values reproduced, max |Δ| "
                   f"{max(deltas, default=0.0):.2g} ≤ {tolerance:g} absolute; {where}")
+    return True
 
 
 def _within(a: Any, b: Any, tol: float) -> bool:

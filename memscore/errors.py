@@ -20,11 +20,14 @@ class UnknownNameError(MemscoreError, KeyError):
     exit_code = 2
 
     def __init__(self, kind: str, name: str, known: Iterable[str]):
+        from .safetext import name as quoted
+
         known = sorted(known)
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        # a name far longer than any registered one has no close match (and difflib on it would be slow)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5) if len(name) <= 200 else []
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         super().__init__(
-            f"unknown {kind} {name!r}{hint} (run `memscore list {kind}s` to see all)"
+            f"unknown {kind} {quoted(name)}{hint} (run `memscore list {kind}s` to see all)"
         )
         self.kind, self.name, self.close = kind, name, close
 

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from . import __version__
 from .errors import OptionError
 from .fingerprint import digest
+from .safetext import md_cell, printable, write_csv
 from .scores import Score
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
@@ -42,25 +43,81 @@ def _finite(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
 
 
-def gather(store=None, bundles: Iterable[Path | str] = ()) -> list[Score]:
-    """The current runs of the store (or none when ``store`` is False) and every run of ``bundles``; one run
-    per key (a run in two sources once; of two runs of one key the newest)."""
+def gather(store=None, bundles: Iterable[Path | str] = (), notes: list[str] | None = None,
+           disagreements: list[dict] | None = None) -> list[Score]:
+    """The current runs of the store (or none when ``store`` is False) and the runs of ``bundles`` that pass
+    their integrity checks (those that fail are left out, each named in ``notes``). One run per key: the
+    local store's wins, then the earlier bundle's (within one source, the newest); a run of the same key with
+    another value is never silently dropped or shown instead — it is listed in ``disagreements``."""
     from .store import ResultStore
 
-    runs: list[Score] = []
+    sources: list[tuple[str, list[Score]]] = []
     if store is not False:
-        runs += (store or ResultStore()).query()
+        sources.append(("local store", (store or ResultStore()).query()))
     if bundles:
         from .bundle import read_bundle
 
         for b in bundles:
-            runs += read_bundle(Path(b)).scores
-    newest: dict[str, Score] = {}
-    for s in runs:
-        key = s.meta.get("key") or s.meta.get("run_id")
-        if key not in newest or (s.meta.get("created") or 0) > (newest[key].meta.get("created") or 0):
+            bundle = read_bundle(Path(b))
+            sources.append((f"bundle {b}", bundle.scores))
+            for label, why in bundle.rejected:
+                if notes is not None:
+                    notes.append(f"left out {printable(label)} of bundle {printable(b)}: {why}")
+    chosen: dict[str, tuple[str, Score]] = {}
+    others: dict[str, list[tuple[str, Score]]] = {}
+    for source, runs in sources:
+        newest: dict[str, Score] = {}
+        for s in runs:
+            key = str(s.meta.get("key") or s.meta.get("run_id"))
+            if key in newest and (s.meta.get("created") or 0) <= (newest[key].meta.get("created") or 0):
+                others.setdefault(key, []).append((source, s))
+                continue
+            if key in newest:
+                others.setdefault(key, []).append((source, newest[key]))
             newest[key] = s
-    return list(newest.values())
+        for key, s in newest.items():
+            if key in chosen:
+                others.setdefault(key, []).append((source, s))
+            else:
+                chosen[key] = (source, s)
+    for key, rest in others.items():
+        source, shown = chosen[key]
+        differ = [(src, s) for src, s in rest if s.meta.get("run_id") != shown.meta.get("run_id") and not _agree(s, shown)]
+        if not differ or disagreements is None:
+            continue
+        disagreements.append({
+            "key": key, "model": shown.model, "benchmark": shown.benchmark,
+            "shown": {"source": source, "run_id": shown.meta.get("run_id"), "value": _finite(shown.value)},
+            "others": [{"source": src, "run_id": s.meta.get("run_id"), "value": _finite(s.value)} for src, s in differ]})
+    return [s for _, s in chosen.values()]
+
+
+def _agree(a: Score, b: Score, tol: float = 1e-9) -> bool:
+    """Two runs of one key that agree: the same value and the same per-layer values (within ``tol``)."""
+    def same(x: Any, y: Any) -> bool:
+        fx, fy = _finite(x), _finite(y)
+        return (fx is None and fy is None) if fx is None or fy is None else abs(fx - fy) <= tol
+
+    if not same(a.value, b.value) or len(a.layers) != len(b.layers):
+        return False
+    return all(ra.get("layer") == rb.get("layer") and same(ra.get("value"), rb.get("value"))
+               for ra, rb in zip(a.layers, b.layers))
+
+
+def _disagreement_lines(items: list[dict]) -> list[str]:
+    lines = []
+    for d in items:
+        shown = d["shown"]
+        rest = "; ".join(f"{printable(o['source'])} has {_fmt(o['value'])} (run {str(o['run_id'])[:12]})"
+                         for o in d["others"])
+        lines.append(f"runs of one key disagree: {printable(d['model'])} on {printable(d['benchmark'])} shows "
+                     f"{_fmt(shown['value'])} from the {printable(shown['source'])} (run {str(shown['run_id'])[:12]}); "
+                     f"{rest}")
+    return lines
+
+
+def _fmt(x: Any) -> str:
+    return "–" if x is None else f"{x:.4f}"
 
 
 def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str] | None = None,
@@ -71,8 +128,10 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
     ``benchmarks``/``models`` are names (``tag:T`` for registered ones); ``tag`` keeps models with that
     registry tag. Smoke runs (``--limit``) are left out unless ``include_smoke``, and counted in the notes.
     """
-    runs = gather(store, bundles)
     notes: list[str] = []
+    disagreements: list[dict] = []
+    runs = gather(store, bundles, notes, disagreements)
+    notes += _disagreement_lines(disagreements)
     if benchmarks:
         wanted = set(_names("benchmark", benchmarks))
         runs = [s for s in runs if s.benchmark in wanted]
@@ -143,6 +202,7 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
     return {"title": title, "memscore_version": __version__,
             "generated": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
             "benchmarks": board_benches, "models": models_out, "figures": figures, "notes": notes,
+            "disagreements": disagreements,
             "sources": {"store": store is not False, "bundles": [str(b) for b in bundles]}}
 
 
@@ -281,13 +341,12 @@ def write_board(board: dict[str, Any], fmt: str = "table", out: Path | str | Non
 
 
 def _csv(board: dict) -> str:
-    import csv
     import io
 
     from .board_html import csv_rows
 
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows([["" if v is None else v for v in r] for r in csv_rows(board)])
+    write_csv(buf, csv_rows(board))
     return buf.getvalue()
 
 
@@ -329,10 +388,7 @@ def _data_lines(board: dict) -> list[str]:
 
 def _markdown(board: dict) -> str:
     head, rows = _cells(board)
-
-    def esc(x: str) -> str:
-        return str(x).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
+    esc = md_cell
     out = [f"# {esc(board['title'])}", "", *[f"- {esc(line)}" for line in _data_lines(board)], "",
            "| " + " | ".join(esc(h) for h in head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
@@ -341,9 +397,11 @@ def _markdown(board: dict) -> str:
 
 def _table(board: dict) -> str:
     head, rows = _cells(board)
+    head = [printable(h) for h in head]
+    rows = [[printable(c) for c in r] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)] if rows else [len(h) for h in head]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*head), fmt.format(*["-" * w for w in widths]), *(fmt.format(*r) for r in rows)]
     if not rows:
         lines.append("(no scores: run `memscore score` or `memscore sweep` first, or pass --from BUNDLE)")
-    return "\n".join(lines + [""] + _data_lines(board)) + "\n"
+    return "\n".join(lines + [""] + [printable(line) for line in _data_lines(board)]) + "\n"

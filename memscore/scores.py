@@ -44,9 +44,11 @@ class Score:
         return cls.from_dict(json.loads(text))
 
     def summary(self) -> str:
+        from .safetext import printable
+
         err = f" ± {self.error:.4f}" if self.error is not None else ""
         layer = f" (layer {self.meta.get('layer') or self.best_layer})" if self.layers else ""
-        return f"{self.model} on {self.benchmark}: {self.value:.4f}{err}{layer}"
+        return printable(f"{self.model} on {self.benchmark}: {self.value:.4f}{err}{layer}")
 
 
 def _nan(x: Any) -> bool:

@@ -14,7 +14,6 @@ read-only home (the database is opened read-only); an unreadable row is skipped 
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import random
@@ -33,6 +32,7 @@ from .paths import safe_name
 from .atomic import DiskFullError
 from .errors import MemscoreError
 from .notice import notice
+from .record import SEAL_FIELD, run_key, seal
 from .scores import Score
 
 SCHEMA = """
@@ -83,11 +83,6 @@ class StoreReadOnlyError(StoreError):
 
 class StoreDiskFullError(StoreError, DiskFullError):
     """No space left while storing a result."""
-
-
-def run_key(model: str, weights: str, benchmark: str, version: str, config: dict[str, Any]) -> str:
-    blob = json.dumps([model, weights, benchmark, version, config], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
 class ResultStore:
@@ -496,14 +491,21 @@ class ResultStore:
                 raise  # read-only runs/, a full disk: said in one line
             # the file is there already (an earlier collect of the same run): nothing to copy
 
-    def _run_files(self, folders: list[Path], on_skip: Callable[[Path, str], None]) -> Iterator[tuple[Path, Score]]:
+    def _run_files(self, folders: list[Path], on_skip: Callable[[Path, str], None], *,
+                   check: bool = True) -> Iterator[tuple[Path, Score]]:
+        """The run files under ``folders`` as scores. With ``check`` (whenever a run can enter the database or
+        be served) each passes :mod:`memscore.runcheck` first: strict JSON, the run schema, its key and seal
+        recomputed from its content, its value against its own tables; a file that fails is ``on_skip``-ped
+        with why, never returned."""
+        from .runcheck import loads, problems
+
         for path in self._json_files(folders):
             try:
-                data = json.loads(path.read_bytes())
+                data = loads(path.read_bytes())
             except OSError as exc:
                 on_skip(path, f"cannot be read ({exc.strerror or exc})")
                 continue
-            except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a duplicate key
                 on_skip(path, f"not JSON ({_why(exc)})")
                 continue
             try:
@@ -514,6 +516,10 @@ class ResultStore:
             missing = [k for k in ("run_id", "key") if not isinstance(score.meta.get(k), str) or not score.meta[k]]
             if missing:
                 on_skip(path, f"not a run file: its meta has no {' or '.join(missing)}")
+                continue
+            bad = problems(data) if check else []
+            if bad:
+                on_skip(path, f"left out, it fails its integrity check ({bad[0]})")
                 continue
             if not isinstance(score.meta.get("created"), (int, float)):
                 score.meta["created"] = path.stat().st_mtime
@@ -601,7 +607,7 @@ class ResultStore:
         finally:
             if con is not None:
                 con.close()
-        have = {s.meta.get("run_id") for _, s in self._run_files([self.runs_dir], lambda p, why: None)}
+        have = {s.meta.get("run_id") for _, s in self._run_files([self.runs_dir], lambda p, why: None, check=False)}
         salvaged = 0
         for run_id, text in rows:
             if run_id in have:
@@ -701,6 +707,7 @@ def _stamp(score: Score, key: str) -> None:
     score.meta.setdefault("run_id", uuid.uuid4().hex)
     score.meta.setdefault("created", time.time())
     score.meta["key"] = key
+    score.meta[SEAL_FIELD] = seal(score.to_dict())
 
 
 def _score(data: Any) -> Score:

@@ -29,6 +29,7 @@ from . import atomic, paths
 from .benchmark import RunOptions
 from .cache import read_json
 from .errors import MemscoreError, OptionError
+from .notice import notice
 from .fingerprint import digest
 from .paths import safe_name
 
@@ -352,8 +353,13 @@ def _collect_pair(store, pair: Pair) -> bool:
     files = sorted(folder.glob(f"{safe_name(pair.model)}--*.json")) if folder.is_dir() else []
     if not files or not store.writable:
         return False
-    store.collect(files, on_skip=lambda p, why: None)
+    store.collect(files, on_skip=_merge_skip)
     return store.get(pair.key) is not None
+
+
+def _merge_skip(path: Path, why: str) -> None:
+    """A job's run file that does not enter the store (damaged, or failing its integrity check): said once."""
+    notice(f"sweep: the run file {path} was not merged: {why}")
 
 
 def _slurm_alive(job_id: str) -> bool:
@@ -629,7 +635,7 @@ def run_sweep(sweep: Sweep, executor, *, progress: bool = True,
     for fin in executor.run(sweep, models):
         report.ran.append(fin.model)
         if fin.files:
-            store.collect([Path(f) for f in fin.files], on_skip=lambda p, why: None)
+            store.collect([Path(f) for f in fin.files], on_skip=_merge_skip)
         if fin.error:
             report.job_errors[fin.model] = fin.error
             _record_job_error(sweep, fin, store)

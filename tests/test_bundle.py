@@ -16,6 +16,7 @@ import memscore
 from lamem_fixture import build_lamem
 from memscore.bundle import BundleError, make_bundle, read_bundle, schema_errors, verify_bundle
 from memscore.cli import main
+from memscore.record import seal
 from memscore.store import ResultStore
 
 N_IMAGES = 120
@@ -48,18 +49,22 @@ def _members(path: Path) -> dict[str, bytes]:
         return {n: zf.read(n) for n in zf.namelist()}
 
 
-def _rewrite(src: Path, dst: Path, model: str, edit, *, fix_manifest: bool = True) -> dict:
-    """A copy of bundle ``src`` with ``model``'s run file edited by ``edit(doc)``; the manifest's SHA-256 and
-    value fixed up to match (unless ``fix_manifest`` is False). Returns the edited run's manifest entry."""
+def _rewrite(src: Path, dst: Path, model: str, edit, *, fix_manifest: bool = True, reseal: bool = False) -> dict:
+    """A copy of bundle ``src`` with ``model``'s run file edited by ``edit(doc)``; the manifest's SHA-256,
+    size and value fixed up to match (unless ``fix_manifest`` is False), the run's seal recomputed with
+    ``reseal`` (a forger who knows the recipe). Returns the edited run's manifest entry."""
     members = _members(src)
     manifest = json.loads(members["manifest.json"])
     entry = next(e for e in manifest["runs"] if e["model"] == model)
     doc = json.loads(members[entry["file"]])
     edit(doc)
+    if reseal:
+        doc["meta"]["seal"] = seal(doc)
     data = json.dumps(doc, indent=1).encode()
     members[entry["file"]] = data
     if fix_manifest:
         entry["sha256"] = hashlib.sha256(data).hexdigest()
+        entry["size"] = len(data)
         entry["value"] = doc["value"]
         members["manifest.json"] = json.dumps(manifest).encode()
     with zipfile.ZipFile(dst, "w") as zf:
@@ -92,7 +97,7 @@ def test_bundle_reads_and_verifies(made):
     assert report.ok, report.failures()
     checks = {(r["run"].split(" ")[0], r["check"]): r["status"] for r in report.rows}
     for model in RUNS:
-        for check in ("sha256", "schema", "manifest", "key", "consistency", "versions", "data"):
+        for check in ("sha256", "schema", "manifest", "key", "seal", "consistency", "versions", "data"):
             assert checks[(model, check)] == "ok", (model, check, report.rows)
     assert json.loads(json.dumps(report.to_dict()))["ok"] is True
 
@@ -124,13 +129,13 @@ def test_an_edited_value_or_config_fails_naming_the_run(made, tmp_path):
     entry = _rewrite(path, bad, "resnet18", lambda d: d.update(value=d["value"] + 0.05))
     report = verify_bundle(bad, data_roots={"lamem-pls": root}, progress=False)
     fails = _failed(report, "resnet18")
-    assert [r["check"] for r in fails] == ["consistency"], report.failures()
+    assert [r["check"] for r in fails] == ["seal", "consistency"], report.failures()
     assert entry["run_id"][:12] in fails[0]["run"] and entry["file"] in fails[0]["run"]
-    assert "is not the value" in fails[0]["detail"]
+    assert "edited after it was stored" in fails[0]["detail"] and "is not the value" in fails[1]["detail"]
     assert not _failed(report, "alexnet")
 
     bad = tmp_path / "config.zip"
-    _rewrite(path, bad, "alexnet", lambda d: d["meta"]["config"].update(limit=90))
+    _rewrite(path, bad, "alexnet", lambda d: d["meta"]["config"].update(limit=90), reseal=True)
     report = verify_bundle(bad, data_roots={"lamem-pls": root}, progress=False)
     assert [r["check"] for r in _failed(report, "alexnet")] == ["key"], report.failures()
     assert not _failed(report, "resnet18")
@@ -139,7 +144,8 @@ def test_an_edited_value_or_config_fails_naming_the_run(made, tmp_path):
 def test_a_file_changed_behind_its_hash_fails(made, tmp_path):
     _, _, path = made
     bad = tmp_path / "hash.zip"
-    entry = _rewrite(path, bad, "alexnet", lambda d: d["meta"].update(device="cuda:0"), fix_manifest=False)
+    entry = _rewrite(path, bad, "alexnet", lambda d: d["meta"].update(device="gpu"), fix_manifest=False,
+                     reseal=True)
     report = verify_bundle(bad, progress=False)
     assert [r["check"] for r in _failed(report, "alexnet")] == ["sha256"]
     result = CliRunner().invoke(main, ["verify", str(bad), "--no-progress"])
@@ -156,7 +162,7 @@ def test_a_consistently_changed_value_is_caught_by_rescoring(made, tmp_path):
         doc["raw"] = doc["value"]
         next(r for r in doc["layers"] if r["layer"] == doc["meta"]["layer"])["value"] = doc["value"]
 
-    _rewrite(path, bad, "resnet18", edit)
+    _rewrite(path, bad, "resnet18", edit, reseal=True)
     assert verify_bundle(bad, data_roots={"lamem-pls": root}, progress=False).ok  # consistent: only a re-run sees it
     result = CliRunner().invoke(main, ["verify", str(bad), "--rescore", "2", "--data-root", f"lamem-pls={root}",
                                        "--json"])

@@ -3,7 +3,6 @@ bundles merge, the Fig. 2 panel's rho equals scipy's over the layers on the boar
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 
@@ -16,6 +15,7 @@ from memscore.cli import main
 from memscore.leaderboard import build_board, write_board
 from memscore.scores import Score
 from memscore.store import ResultStore
+from run_fixture import put_run
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -25,9 +25,12 @@ def run(model, benchmark, value, *, fp="aaaa1111", layers=None, ceiling=None, ra
     rng = np.random.default_rng(abs(hash((model, benchmark, fp))) % 2**32)
     names = layers or [f"l{i}" for i in range(6)]
     vals = rng.uniform(0, 1, len(names)).round(6).tolist()
-    rows = [{"layer": n, "value": v, "error": 0.01, "depth": i / (len(names) - 1)} for i, (n, v) in
+    rows = [{"layer": n, "value": v, "error": 0.02, "depth": i / (len(names) - 1)} for i, (n, v) in
             enumerate(zip(names, vals))]
     best = max(rows, key=lambda r: r["value"])
+    best["value"] = value  # the run's value is its committed layer's, as memscore stores it
+    if raw is not None:
+        best["raw"] = raw
     meta = {"weights": weights, "seed": 0, "created": created, "layer": best["layer"], "memscore_version": "0",
             "config": {"benchmark_args": {"pca": 1000, **(cfg or {})}, "model_args": {}, "seed": 0, "limit": limit,
                        "bf16": False, "skip_bad_images": False},
@@ -38,9 +41,7 @@ def run(model, benchmark, value, *, fp="aaaa1111", layers=None, ceiling=None, ra
 
 
 def put(store, score):
-    key = f"{score.model}|{score.benchmark}|{score.meta['data']['fingerprint']}|{json.dumps(score.meta['config'])}"
-    store.put(score, hashlib.sha256(key.encode()).hexdigest()[:32])
-    return score
+    return put_run(store, score)
 
 
 @pytest.fixture

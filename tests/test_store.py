@@ -9,15 +9,21 @@ import subprocess
 import sys
 
 from memscore.scores import Score
-from memscore.store import ResultStore, run_key
+from memscore.store import ResultStore
 from plugin_dist import write_distribution
+from run_fixture import key_for
 
 
 def make_score(i: int = 0, model: str = "m") -> Score:
-    return Score(model=model, benchmark="b", benchmark_version="1", value=0.5 + i * 1e-3, error=0.01,
-                 ceiling=0.8, raw=0.4, layers=[{"layer": "l1", "value": 0.1, "error": None, "splits": [0.1, 0.2]},
+    """A run as memscore stores it: its value, error and raw its committed layer l1's."""
+    v = 0.5 + i * 1e-3
+    return Score(model=model, benchmark="b", benchmark_version="1", value=v, error=0.01,
+                 ceiling=0.8, raw=0.4, layers=[{"layer": "l1", "value": v, "error": 0.01, "raw": 0.4, "splits": [0.3]},
                                                {"layer": "l2", "value": float("nan"), "error": 0.2}],
-                 splits=[{"split": 1, "value": 0.3}], meta={"seed": 3, "device": "cpu", "weights": "none"})
+                 splits=[{"split": 1, "value": 0.3}],
+                 meta={"seed": 3, "device": "cpu", "weights": "none", "layer": "l1", "memscore_version": "0",
+                       "config": {"benchmark_args": {}, "model_args": {}}, "data": None})
+
 
 
 def test_score_json_round_trip():
@@ -32,7 +38,7 @@ def test_score_json_round_trip():
 
 def test_put_get_and_force_keeps_history(tmp_path):
     store = ResultStore(tmp_path)
-    key = run_key("m", "none", "b", "1", {"a": 1})
+    key = key_for(make_score(0, "m"))
     assert store.get(key) is None
     store.put(make_score(1), key)
     store.put(make_score(2), key)  # a --force re-run
@@ -46,14 +52,14 @@ def test_put_get_and_force_keeps_history(tmp_path):
 def _writer(root: str, worker: int, n: int) -> None:
     store = ResultStore(root)
     for i in range(n):
-        store.put(make_score(i, model=f"w{worker}-{i}"), run_key(f"w{worker}-{i}", "none", "b", "1", {}))
+        store.put(make_score(i, model=f"w{worker}-{i}"), key_for(make_score(0, f"w{worker}-{i}")))
 
 
 def _opener(root: str, barrier, worker: int, rounds: int) -> None:
     for r in range(rounds):
         barrier.wait(60)  # every process opens the same brand-new store at the same moment
         ResultStore(f"{root}/{r}").put(make_score(worker, model=f"o{worker}"),
-                                       run_key(f"o{worker}", "none", "b", "1", {}))
+                                       key_for(make_score(0, f"o{worker}")))
 
 
 def test_runs_started_together_all_open_a_new_store(tmp_path):
@@ -86,7 +92,7 @@ def test_two_processes_store_400_scores(tmp_path):
 
 def test_collect_merges_run_files(tmp_path):
     job = ResultStore(tmp_path / "job1")
-    job.put(make_score(1, "x"), run_key("x", "none", "b", "1", {}))
+    job.put(make_score(1, "x"), key_for(make_score(0, "x")))
     main = ResultStore(tmp_path / "main")
     assert main.collect([tmp_path / "job1" / "runs"]) == (1, 1)
     assert main.collect([tmp_path / "job1" / "runs"]) == (0, 1)  # idempotent

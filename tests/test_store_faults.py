@@ -25,20 +25,29 @@ import pytest
 
 from memscore.errors import MemscoreError
 from memscore.scores import Score
-from memscore.store import (ResultStore, StoreDamagedError, StoreDiskFullError, StoreError, StoreReadOnlyError,
-                            run_key)
+from memscore.store import ResultStore, StoreDamagedError, StoreDiskFullError, StoreError, StoreReadOnlyError
+from run_fixture import key_for
 
-KEY_A, KEY_B, KEY_C = (run_key(m, "none", "b", "1", {}) for m in ("ma", "mb", "mc"))
 FP = "0123456789abcdef0123456789abcdef01234567"
 
 
 def make(model: str, value: float, created: float, *, data: bool = True, n_layers: int = 2) -> Score:
-    meta = {"seed": 0, "weights": "none", "created": created}
+    """A run as memscore stores it (its value its layer l0's); without ``data`` a run made before data
+    fingerprints (key version 1)."""
+    meta = {"seed": 0, "weights": "none", "created": created, "memscore_version": "0", "layer": "l0",
+            "config": {"benchmark_args": {}, "model_args": {}}}
     if data:
         meta["data"] = {"name": "toy", "fingerprint": FP, "counts": {"images": 3}, "root": "/data/toy"}
     return Score(model=model, benchmark="b", benchmark_version="1", value=value, error=0.01,
-                 layers=[{"layer": f"l{i}", "value": value - i * 1e-3, "error": None} for i in range(n_layers)],
+                 layers=[{"layer": f"l{i}", "value": value - i * 1e-3, "error": 0.01} for i in range(n_layers)],
                  meta=meta)
+
+
+def KEY(model: str, data: bool = True) -> str:
+    return key_for(make(model, 0.0, 0.0, data=data))
+
+
+KEY_A, KEY_B, KEY_C = KEY("ma"), KEY("mb", data=False), KEY("mc")
 
 
 def populate(root: Path | None = None, n_layers: int = 2) -> dict[str, str]:
@@ -180,7 +189,7 @@ def test_damaged_database_through_the_api_is_a_store_error(damaged_home):
     ids, db, damaged_bytes, _ = damaged_home
     st = ResultStore()
     for call in (st.query, lambda: st.get(KEY_A), lambda: st.history(KEY_A),
-                 lambda: st.put(make("new", 0.9, time.time()), run_key("new", "none", "b", "1", {}), write_json=False)):
+                 lambda: st.put(make("new", 0.9, time.time()), KEY("new"), write_json=False)):
         with pytest.raises(StoreDamagedError) as info:
             call()
         assert isinstance(info.value, MemscoreError) and "\n" not in str(info.value) and str(db) in str(info.value)
@@ -216,7 +225,7 @@ def test_rebuild_makes_the_newest_created_current_whatever_the_file_order(memsco
 
 def test_rebuild_keeps_rows_that_only_the_old_database_held(memscore_home):
     ids = populate()
-    only_db = ResultStore().put(make("md", 0.5, 1_700_000_100.0), run_key("md", "none", "b", "1", {}),
+    only_db = ResultStore().put(make("md", 0.5, 1_700_000_100.0), KEY("md"),
                                 write_json=False).meta["run_id"]
     runs_before = files(memscore_home / "runs")
     db_before = (memscore_home / "results.sqlite").read_bytes()
@@ -357,7 +366,7 @@ def test_read_only_home_refuses_writes_in_one_line(read_only_home, command, mems
     ids, blocked, before = read_only_home
     one_line_error(cli(*command), f"{blocked} is read-only", "MEMSCORE_HOME")
     with pytest.raises(StoreReadOnlyError) as info:
-        ResultStore().put(make("new", 0.9, time.time()), run_key("new", "none", "b", "1", {}))
+        ResultStore().put(make("new", 0.9, time.time()), KEY("new"))
     assert str(blocked) in str(info.value) and "\n" not in str(info.value)
     assert unchanged(before, files(memscore_home))
     assert listed() == expected(ids)
@@ -383,7 +392,7 @@ def test_full_disk_while_storing_is_one_line_and_keeps_what_was_stored(where, mo
     fill(memscore_home)
     before = files(memscore_home / "runs")
     with pytest.raises(StoreDiskFullError) as info:
-        ResultStore().put(make("new", 0.9, time.time()), run_key("new", "none", "b", "1", {}),
+        ResultStore().put(make("new", 0.9, time.time()), KEY("new"),
                           write_json=where == "run-file")
     msg = str(info.value)
     assert "\n" not in msg and "disk is full" in msg and str(memscore_home) in msg
@@ -397,7 +406,7 @@ def test_full_disk_while_collecting_is_one_line(mounts, memscore_home, tmp_path)
     tmpfs(mounts, memscore_home, size="256k")
     ids = populate()
     job = tmp_path / "job"
-    ResultStore(job).put(make("mj", 0.7, 1_700_000_500.0), run_key("mj", "none", "b", "1", {}))
+    ResultStore(job).put(make("mj", 0.7, 1_700_000_500.0), KEY("mj"))
     fill(memscore_home)
     before = files(memscore_home / "runs")
     one_line_error(cli("collect", str(job / "runs")), str(memscore_home), "disk is full")
@@ -418,7 +427,7 @@ def test_failed_run_file_write_removes_its_temp_file(failure, memscore_home, mon
     with monkeypatch.context() as patch:
         patch.setattr(os, "fsync", fail)
         with pytest.raises(StoreError if isinstance(failure, OSError) else type(failure)) as info:
-            ResultStore().put(make("new", 0.9, time.time()), run_key("new", "none", "b", "1", {}))
+            ResultStore().put(make("new", 0.9, time.time()), KEY("new"))
     if isinstance(failure, OSError):
         assert "\n" not in str(info.value) and str(memscore_home / "runs" / "b") in str(info.value)
     assert files(memscore_home / "runs") == before  # neither the temp file nor a partial run file
@@ -454,7 +463,7 @@ def test_stale_temp_files_are_removed_when_the_store_is_opened_or_written(memsco
         # the next write of a store opened before a run was killed removes its temp file too
         st = ResultStore()
         (folder / f".v.json.tmp{_dead_pid()}").write_text("partial")
-        st.put(make("new", 0.9, time.time()), run_key("new", "none", "b", "1", {}))
+        st.put(make("new", 0.9, time.time()), KEY("new"))
         assert not list(folder.glob(".v.json.tmp*"))
     finally:
         live.kill()
@@ -478,7 +487,7 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[bytes, str]]:
 def test_collect_lists_and_skips_files_that_are_not_run_files(bad, memscore_home, tmp_path):
     ids = populate()
     job = tmp_path / "job"
-    good = ResultStore(job).put(make("mj", 0.7, 1_700_000_500.0), run_key("mj", "none", "b", "1", {}))
+    good = ResultStore(job).put(make("mj", 0.7, 1_700_000_500.0), KEY("mj"))
     content, why = _bad_files(tmp_path)[bad]
     (job / "runs" / "b" / bad).write_bytes(content)
     job_before, runs_before = files(job), files(memscore_home / "runs")
@@ -522,7 +531,7 @@ def test_other_sqlite_errors_are_one_store_error_line(memscore_home, tmp_path):
     con.commit()
     con.close()
     job = tmp_path / "job"
-    ResultStore(job).put(make("mj", 0.7, 1_700_000_500.0), run_key("mj", "none", "b", "1", {}))
+    ResultStore(job).put(make("mj", 0.7, 1_700_000_500.0), KEY("mj"))
     one_line_error(cli("collect", str(job / "runs")), str(memscore_home / "results.sqlite"))
     one_line_error(cli("results"), str(memscore_home / "results.sqlite"))
     with pytest.raises(StoreError):
