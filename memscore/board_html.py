@@ -297,8 +297,15 @@ def _index(board: dict, benches: list[dict], models: list[dict], figs: list[tupl
              f'aria-label="filter models"><select id="tag" aria-label="tag"><option value="">all tags</option>{options}'
              '</select><span id="shown"></span><a href="board.csv" download>Download CSV</a></div>'
              f'<table id="board"><thead><tr>{heads}</tr></thead><tbody>\n' + "\n".join(body) + "\n</tbody></table>"
-             + (f"<h2>Figures</h2><ul>{fig_list}</ul>" if figs else ""))
+             + _notes(board) + (f"<h2>Figures</h2><ul>{fig_list}</ul>" if figs else ""))
     return _page(title, html_, _json_block({"board": board, "rows": rows}) + f"\n<script>{JS}</script>\n")
+
+
+def _notes(board: dict) -> str:
+    """The board's notes under the table: runs left out (failed checks, smoke runs), runs of one key that
+    disagree, columns split by data or settings."""
+    notes = [str(n) for n in _l(board.get("notes"))]
+    return f'<h2>Notes</h2><ul class="notes">{"".join(f"<li>{_e(n)}</li>" for n in notes)}</ul>' if notes else ""
 
 
 def _model_page(m: dict, benches: list[dict], colours: dict) -> str:
@@ -389,7 +396,7 @@ def _write_csv(path: Path, board: dict) -> None:
     from .safetext import write_csv
 
     with path.open("w", newline="", encoding="utf-8") as f:
-        write_csv(f, csv_rows(board), lineterminator="\r\n")
+        write_csv(f, csv_rows(board))
 
 
 def write_site(board: dict, out: Path) -> Path:

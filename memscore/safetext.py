@@ -39,10 +39,11 @@ def printable(text: Any) -> str:
 
 def cut(text: Any, limit: int = 80) -> str:
     """``text`` made printable and cut to ``limit`` characters (an ellipsis and the full length said)."""
-    text = printable(text)
+    raw = str(text)
+    text = printable(raw)
     if len(text) <= limit:
         return text
-    return f"{text[: max(limit - 1, 1)]}… ({len(text)} characters)"
+    return f"{text[: max(limit - 1, 1)]}… ({len(raw)} characters)"
 
 
 def name(text: Any, limit: int = 80) -> str:
@@ -67,8 +68,9 @@ def csv_row(row: Iterable[Any]) -> list[Any]:
     return [csv_cell(v) for v in row]
 
 
-def write_csv(handle: TextIO, rows: Iterable[Iterable[Any]], *, lineterminator: str = "\n") -> None:
-    """Write ``rows`` as CSV with every cell through :func:`csv_cell` (None as an empty cell)."""
+def write_csv(handle: TextIO, rows: Iterable[Iterable[Any]], *, lineterminator: str = "\r\n") -> None:
+    """Write ``rows`` as CSV (RFC 4180) with every cell through :func:`csv_cell` (None as an empty cell). The
+    CRLF line end is what makes the csv module quote a cell holding a lone CR or LF, which a name may."""
     w = csv.writer(handle, lineterminator=lineterminator)
     for row in rows:
         w.writerow(csv_row(row))
@@ -76,4 +78,4 @@ def write_csv(handle: TextIO, rows: Iterable[Iterable[Any]], *, lineterminator: 
 
 def md_cell(text: Any) -> str:
     """A Markdown table cell: printable (a newline cannot end the row), ``|`` escaped, HTML neutralised."""
-    return printable(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return printable(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")

@@ -16,6 +16,7 @@ import memscore
 from lamem_fixture import build_lamem
 from memscore.bundle import BundleError, make_bundle, read_bundle, schema_errors, verify_bundle
 from memscore.cli import main
+from memscore.leaderboard import build_board
 from memscore.record import seal
 from memscore.store import ResultStore
 
@@ -65,7 +66,7 @@ def _rewrite(src: Path, dst: Path, model: str, edit, *, fix_manifest: bool = Tru
     if fix_manifest:
         entry["sha256"] = hashlib.sha256(data).hexdigest()
         entry["size"] = len(data)
-        entry["value"] = doc["value"]
+        entry["value"], entry["run_id"] = doc["value"], doc["meta"]["run_id"]
         members["manifest.json"] = json.dumps(manifest).encode()
     with zipfile.ZipFile(dst, "w") as zf:
         for name, blob in members.items():
@@ -253,3 +254,151 @@ def test_bundle_command(made, tmp_path, monkeypatch):
     result = runner.invoke(main, ["verify", str(out), "--data-root", f"lamem-pls={root}", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert ": ok — 1 runs, 0 failed" in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# runs from elsewhere are checked on the way into a board or a store
+# ---------------------------------------------------------------------------------------------
+def test_board_from_a_tampered_bundle_leaves_the_run_out_and_names_it(made, tmp_path, monkeypatch):
+    _, home, path = made
+    bad = tmp_path / "tampered.zip"
+    entry = _rewrite(path, bad, "resnet18", lambda d: d.update(value=0.9), fix_manifest=False)
+    monkeypatch.setenv("MEMSCORE_HOME", str(tmp_path / "empty-home"))
+    r = CliRunner().invoke(main, ["leaderboard", "--from", str(bad), "--format", "json", "--include-smoke"])
+    assert r.exit_code == 0, r.output
+    board = json.loads(r.stdout)
+    assert [m["model"] for m in board["models"]] == ["alexnet"]  # the untouched run stays
+    [note] = [n for n in board["notes"] if n.startswith("left out")]
+    assert "resnet18" in note and entry["run_id"][:12] in note and "sha256" in note
+    table = CliRunner().invoke(main, ["leaderboard", "--from", str(bad), "--include-smoke"])
+    assert table.exit_code == 0 and "left out resnet18" in table.output and "0.9000" not in table.output
+    site = CliRunner().invoke(main, ["leaderboard", "--from", str(bad), "--include-smoke", "--format", "html",
+                                     "--out", str(tmp_path / "site")])
+    assert site.exit_code == 0, site.output
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "left out resnet18" in index.split('id="board-data"')[0]  # said on the page, not only in its data
+
+
+def test_a_forged_run_with_a_local_key_does_not_replace_the_local_value(made, tmp_path):
+    _, home, path = made
+    local = {s.model: s for s in ResultStore(home).query()}
+
+    def forge(doc):  # consistent, resealed, newer: passes every cheap check
+        doc["value"] += 0.2
+        doc["raw"] = doc["value"]
+        next(r for r in doc["layers"] if r["layer"] == doc["meta"]["layer"])["value"] = doc["value"]
+        doc["meta"]["created"] += 1000
+        doc["meta"]["run_id"] = "f" * 32
+
+    forged = tmp_path / "forged.zip"
+    _rewrite(path, forged, "alexnet", forge, reseal=True)
+    board = build_board(store=ResultStore(home), bundles=[forged], include_smoke=True)
+    shown = {m["model"]: next(iter(m["scores"].values()))["value"] for m in board["models"]}
+    assert shown["alexnet"] == pytest.approx(local["alexnet"].value, abs=1e-12)
+    [d] = board["disagreements"]
+    assert d["model"] == "alexnet" and d["shown"]["source"] == "local store"
+    assert d["others"][0]["value"] == pytest.approx(local["alexnet"].value + 0.2)
+    assert d["others"][0]["source"] == f"bundle {forged}" and d["others"][0]["run_id"] == "f" * 32
+    assert any(n.startswith("runs of one key disagree: alexnet") for n in board["notes"])
+    # two bundles: the first given wins; the same run twice is no disagreement
+    board = build_board(store=False, bundles=[path, forged, path], include_smoke=True)
+    assert {m["model"]: next(iter(m["scores"].values()))["value"] for m in board["models"]}["alexnet"] == \
+        pytest.approx(local["alexnet"].value, abs=1e-12)
+    assert len(board["disagreements"]) == 1
+
+
+def test_an_edited_run_file_is_not_collected_and_never_served(made, tmp_path, monkeypatch):
+    root, home, _ = made
+    mine = tmp_path / "home"
+    shutil.copytree(home, mine)
+    monkeypatch.setenv("MEMSCORE_HOME", str(mine))
+    original = next(s for s in ResultStore(mine).query() if s.model == "resnet18")
+    src = next((mine / "runs" / "lamem-pls").glob("resnet18--*.json"))
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    for i, (field, reseal_it) in enumerate((("value", False), ("value", True))):
+        doc = json.loads(src.read_text())
+        doc["value"] = 0.95
+        doc["meta"]["run_id"] = f"{i + 1:x}" * 32
+        doc["meta"]["created"] += 100 + i
+        if reseal_it:
+            doc["meta"]["seal"] = seal(doc)
+        (incoming / f"edited{i}.json").write_text(json.dumps(doc))
+    r = CliRunner().invoke(main, ["collect", str(incoming)])
+    assert r.exit_code == 0, r.output
+    skipped = [line for line in r.stderr.splitlines() if line.startswith("skipped")]
+    assert len(skipped) == 2 and all("integrity" in line for line in skipped), r.stderr
+    assert "seal" in skipped[0] and "consistency" in skipped[1]
+    again = memscore.score("resnet18", "lamem-pls", weights="none", data_root=root, device="cpu", progress=False,
+                           limit=100, benchmark_args={**ARGS, **RUNS["resnet18"]})
+    assert again.meta.get("from_store") and again.value == original.value
+    assert again.meta["run_id"] == original.meta["run_id"]
+    # --rebuild reads runs/ afresh: an edited file dropped there is left out too
+    doc = json.loads(src.read_text())
+    doc.update(value=0.95)
+    doc["meta"].update(run_id="c" * 32, created=doc["meta"]["created"] + 500)
+    (src.parent / "resnet18--edited--cccccccccccc.json").write_text(json.dumps(doc))
+    r = CliRunner().invoke(main, ["collect", "--rebuild"])
+    assert r.exit_code == 0 and "resnet18--edited" in r.stderr and "1 skipped" in r.stdout, r.output
+    assert ResultStore(mine).get(original.meta["key"]).meta["run_id"] == original.meta["run_id"]
+
+
+def _zip(path: Path, members: list[tuple[str, bytes]]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members:
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(info, "w") as f:  # two members of one name are written as such
+                f.write(data)
+    return path
+
+
+def test_bundles_are_read_bounded_and_strictly(made, tmp_path, monkeypatch):
+    import memscore.bundle as bundle_mod
+
+    _, _, path = made
+    members = _members(path)
+    manifest = json.loads(members["manifest.json"])
+    runs = [(n, b) for n, b in members.items() if n != "manifest.json"]
+    cases = {
+        "duplicate": ([("manifest.json", members["manifest.json"]), *runs, runs[0]], "appears twice"),
+        "unlisted": ([("manifest.json", members["manifest.json"]), *runs, ("runs/x/evil.json", b"{}")],
+                     "not listed in manifest.json"),
+        "dupkey": ([("manifest.json", members["manifest.json"][:-1] + b', "format": "memscore-bundle"}'), *runs],
+                   "duplicate key 'format'"),
+    }
+    # a zip bomb: a member of 8 MB of zeros (8 kB in the zip) where the manifest gives no size
+    no_size = json.loads(members["manifest.json"])
+    no_size["runs"][0].pop("size")
+    bomb = [("manifest.json", json.dumps(no_size).encode()), (no_size["runs"][0]["file"], bytes(8 << 20)),
+            *runs[1:]]
+    cases["bomb"] = (bomb, "more than a run file may be")
+    cases["manifest bomb"] = ([("manifest.json", b" " * (3 << 20) + members["manifest.json"])], "refused")
+    monkeypatch.setattr(bundle_mod, "MAX_MEMBER", 1 << 20)
+    monkeypatch.setattr(bundle_mod, "MAX_MANIFEST", 2 << 20)
+    for name, (content, says) in cases.items():
+        bad = _zip(tmp_path / f"{name.replace(' ', '_')}.zip", content)
+        assert bad.stat().st_size < 200_000
+        for argv in (["verify", str(bad)], ["leaderboard", "--from", str(bad)]):
+            r = CliRunner().invoke(main, argv)
+            lines = r.output.strip().splitlines()
+            assert r.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: bundle"), (name, r.output)
+            assert says in lines[0], (name, lines[0])
+    # a member inflating beyond the size its manifest gives fails that run only, read no further than that
+    entry = manifest["runs"][0]
+    grown = _zip(tmp_path / "grown.zip", [("manifest.json", members["manifest.json"]),
+                                          (entry["file"], bytes(8 << 20)), *runs[1:]])
+    report = verify_bundle(grown, progress=False)
+    assert [(r["check"], r["status"]) for r in report.failures()] == [("size", "fail")]
+    assert f"larger than the {entry['size']} bytes" in report.failures()[0]["detail"]
+
+
+def test_verify_rescore_without_data_exits_1(made, tmp_path, monkeypatch):
+    _, _, path = made
+    monkeypatch.chdir(tmp_path)  # no LaMem where `memscore score` looks by default
+    r = CliRunner().invoke(main, ["verify", str(path), "--rescore", "2", "--no-progress", "--json"])
+    assert r.exit_code == 1, r.output
+    report = json.loads(r.stdout)
+    assert report["rescored"] == 0
+    [row] = [x for x in report["rows"] if x["check"] == "rescore" and x["status"] == "fail"]
+    assert "re-scored 0 of the 2 runs asked" in row["detail"] and "--data-root" in row["detail"]

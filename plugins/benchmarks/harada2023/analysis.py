@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from memscore.errors import MemscoreError
+from memscore.safetext import csv_row
 from memscore.paths import safe_name
 from memscore.scores import Score
 from memscore.store import ResultStore
@@ -765,11 +766,11 @@ def _write(panels: dict[str, Panel], out: Path, name: str, extra: dict[str, Any]
                     - {"model", "weights", "layer", "x", "y"})
     with open(out / f"{name}.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["panel", "model", "weights", "layer", "x", "y", *extras])
+        w.writerow(csv_row(["panel", "model", "weights", "layer", "x", "y", *extras]))
         for key, panel in panels.items():
             for p in panel.points:
-                w.writerow([key, p["model"], p["weights"], p.get("layer", ""), repr(p["x"]), repr(p["y"]),
-                            *[p.get(k, "") for k in extras]])
+                w.writerow(csv_row([key, p["model"], p["weights"], p.get("layer", ""), repr(p["x"]), repr(p["y"]),
+                            *[p.get(k, "") for k in extras]]))
     files = [str(out / f"{name}.csv"), str(out / f"{name}.json")]
     if plots:
         for key, panel in panels.items():
@@ -792,12 +793,12 @@ def _write(panels: dict[str, Panel], out: Path, name: str, extra: dict[str, Any]
 def _write_profiles(profs: list[dict[str, Any]], out: Path, plots: bool) -> dict[str, Any]:
     with open(out / "layers_profiles.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["model", "weights", "benchmark", "layer", "index", "depth", "depth_from", "value"])
+        w.writerow(csv_row(["model", "weights", "benchmark", "layer", "index", "depth", "depth_from", "value"]))
         for prof in profs:
             for bench, pts in prof["series"].items():
                 for i, (layer, d, v) in enumerate(pts):
-                    w.writerow([prof["model"], prof["weights"], bench, layer, i, repr(d), prof["depth"][bench],
-                                "" if v is None else repr(v)])
+                    w.writerow(csv_row([prof["model"], prof["weights"], bench, layer, i, repr(d), prof["depth"][bench],
+                                "" if v is None else repr(v)]))
     seen: Counter = Counter(safe_name(p["model"]) for p in profs)
     entries, files = [], [str(out / "layers_profiles.csv")]
     for i, prof in enumerate(profs):
