@@ -14,8 +14,11 @@ from torch import nn
 
 MIN_UNITS = 24
 #: which modules are layers, as keyed in a layer-by-layer benchmark's run key and the model stats cache:
-#: 2: aliases (modules handing on another layer's output unmodified) are folded into their layer
-LAYER_RULE = 2
+#: 2: aliases (modules handing on another layer's output unmodified) are folded into their layer;
+#: 3: placeholders (modules handing on their own input unmodified — an ``nn.Identity``, a disabled norm) are
+#: never layers under their own name (timm ViT's ``attn.q_norm``/``k_norm``/``norm``). Runs keyed under 2
+#: stay as history and are never served to a run keyed under 3.
+LAYER_RULE = 3
 
 
 @dataclass
@@ -85,7 +88,20 @@ class Model:
         See :func:`discover_layers` for what an alias is and which name is canonical."""
         size = image_size or self.preprocessing.crop_size
         if size not in self._layers:
-            self._layers[size] = discover_layers(self.module, size)
+            try:
+                self._layers[size] = discover_layers(self.module, size)
+            except (RuntimeError, ValueError, AssertionError) as exc:
+                own = self.preprocessing.crop_size
+                if size == own:
+                    raise  # at its own input size: the model's bug, not the user's choice
+                from .errors import OptionError
+
+                why = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:160]}"
+                small = size < own and any(w in str(exc).lower() for w in ("too small", "greater than", "kernel size"))
+                fix = (f"use a larger image size (its own input is {own} px)" if small else
+                       f"use its own input size, {own} px")
+                raise OptionError(f"model {self.identifier!r} cannot run on {size}x{size} px images ({why}); "
+                                  f"{fix}") from None
         return self._layers[size]
 
     def canonical_info(self, image_size: int | None = None) -> list[LayerInfo]:
@@ -190,6 +206,11 @@ def discover_layers(module: nn.Module, size: int) -> list[LayerInfo]:
     ``.attn.proj_drop``, ``.attn``, ``.ls1`` and ``.drop_path1`` its aliases. Only captured calls are
     compared: a module handing on the output of another module's earlier, uncaptured call is a layer.
 
+    **Placeholders.** A module that hands on its own input unmodified (an ``nn.Identity``, a disabled norm,
+    eval-mode dropout) is never a layer under its own name: an alias where that input is another layer's
+    captured output, else left out (timm ViT's ``attn.q_norm``, ``attn.k_norm`` and ``attn.norm``, whose input
+    is ``q``/``k`` sliced inside the attention module).
+
     **Depth.** ``depth`` is the layer's position among all canonical layers (those below 24 units
     included, so it does not depend on ``min_units``) in forward order, scaled to 0 (first) ... 1 (last):
     ``index / (n - 1)`` (0 for a model with a single layer).
@@ -199,7 +220,22 @@ def discover_layers(module: nn.Module, size: int) -> list[LayerInfo]:
     calls: dict[str, int] = {}
     last: dict[str, int] = {}  # module -> index in ``events`` of its last call
     events: list[tuple[str, int, torch.Tensor | None, tuple | None]] = []  # every hook firing, in order
+    entering: dict[str, tuple | None] = {}  # module -> key of its first input as the call began
+    passthrough: set[str] = set()  # modules whose last call handed on its own input unmodified
     handles = []
+
+    def tensor_key(t):
+        try:
+            version = t._version
+        except RuntimeError:  # an inference tensor made inside the module: never an alias
+            version = ("unversioned", len(events))
+        return (*_footprint(t), t.dtype, t.device, version)
+
+    def pre_hook(name):
+        def fn(_mod, inp):
+            t = tensor_part(inp[0]) if inp else None
+            entering[name] = tensor_key(t) if t is not None and t.dim() > 0 else None
+        return fn
 
     def hook(name):
         def fn(_mod, _inp, out):
@@ -207,13 +243,10 @@ def discover_layers(module: nn.Module, size: int) -> list[LayerInfo]:
             t = tensor_part(out)
             if t is not None and t.dim() == 0:
                 t = None  # a scalar is no per-image layer
-            key = None
-            if t is not None:
-                try:
-                    version = t._version
-                except RuntimeError:  # an inference tensor made inside the module: never an alias
-                    version = ("unversioned", len(events))
-                key = (*_footprint(t), t.dtype, t.device, version)
+            key = tensor_key(t) if t is not None else None
+            passthrough.discard(name)
+            if key is not None and key == entering.get(name):
+                passthrough.add(name)  # its own input, unmodified (an in-place op would have bumped the version)
             if name in last:  # an earlier call is never captured: let its output go
                 events[last[name]] = (name, calls[name] - 1, None, None)
             last[name] = len(events)
@@ -222,6 +255,7 @@ def discover_layers(module: nn.Module, size: int) -> list[LayerInfo]:
 
     for name, sub in module.named_modules():
         if name:
+            handles.append(sub.register_forward_pre_hook(pre_hook(name)))
             handles.append(sub.register_forward_hook(hook(name)))
     was_training = module.training
     module.eval()
@@ -238,6 +272,8 @@ def discover_layers(module: nn.Module, size: int) -> list[LayerInfo]:
     info: dict[str, LayerInfo] = {}
     for i in captured:
         name, n_calls, t, key = events[i]
+        if name in passthrough and key not in first:
+            continue  # a placeholder handing on an uncaptured tensor: no layer under its own name
         canonical = first.setdefault(key, name)
         info[name] = LayerInfo(name, int(t[0].numel()), tuple(t.shape[1:]), n_calls,
                                alias_of=None if canonical == name else canonical)

@@ -19,8 +19,9 @@ from .errors import MemscoreError
 CORE_PACKAGES = ("memscore", "torch")
 FIELDS = ("params", "layers", "penultimate", "input_size", "leaf_layers", "excluded", "aliases")
 #: the form of the stats, part of their cache key (kept here, not read from memscore.model, so that a cached
-#: listing imports no torch): 2: aliases are not counted as layers (memscore.model.LAYER_RULE 2)
-STATS_VERSION = 2
+#: listing imports no torch): 2: aliases are not counted as layers (memscore.model.LAYER_RULE 2); 3: nor
+#: placeholders (LAYER_RULE 3)
+STATS_VERSION = 3
 
 
 def _versions(name: str) -> str:
@@ -90,8 +91,11 @@ def model_stats(name: str, *, refresh: bool = False, **model_args) -> dict[str, 
     if not refresh and key in cached:
         return cached[key]
     from .api import load_model
+    from .pluginmanager import registry
+    from .weights import local_default
 
-    model = load_model(name, weights="none", **model_args)
+    weights = "default" if local_default(registry().get("model", name)[0].meta) else "none"  # fine-tuned: its file
+    model = load_model(name, weights=weights, **model_args)
     stats = compute_stats(model)
     del model
     cached = _read(path)  # another process may have written meanwhile

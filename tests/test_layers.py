@@ -32,7 +32,7 @@ class Tiny(nn.Module):
             nn.ReLU(),
         )
         self.twice = nn.ReLU()  # runs twice: captured at its last call
-        self.after_first = nn.Identity()  # hands on twice's first, uncaptured output: a layer
+        self.after_first = nn.Identity()  # hands on twice's first, uncaptured output: a placeholder, no layer
         self.pool = nn.AdaptiveAvgPool2d(2)
         self.flatten = nn.Flatten(1)  # only reshapes pool's output: an alias
         self.drop = nn.Dropout(0.2)  # an alias
@@ -46,7 +46,7 @@ class Tiny(nn.Module):
         return self.fc(self.drop(self.flatten(self.pool(x))))
 
 
-CANONICAL = ["stem", "stem_bn", "act", "features.0", "features.2", "after_first", "twice", "pool", "fc"]
+CANONICAL = ["stem", "stem_bn", "act", "features.0", "features.2", "twice", "pool", "fc"]
 ALIASES = {"act": ("ident",), "features.0": ("features.1",), "features.2": ("features",),
            "pool": ("flatten", "drop")}
 
@@ -68,8 +68,10 @@ def test_exactly_the_expected_layers_and_aliases(tiny):
             assert info[a].alias_of == layer and info[a].is_alias and info[a].depth == info[layer].depth
             assert tiny.canonical(a) == layer
     assert info["flatten"].shape == (32,) and info["pool"].shape == (8, 2, 2)  # an alias keeps its own shape
-    # every module with a tensor output is still described (backwards compatible), aliases included
+    # every module with a tensor output is described, aliases included, but for a placeholder handing on an
+    # uncaptured tensor (an Identity): never a layer under its own name (LAYER_RULE 3)
     assert set(info) == set(CANONICAL) | {a for v in ALIASES.values() for a in v}
+    assert "after_first" not in info
     assert info["twice"].calls == 2 and info["stem"].calls == 1
     assert [info[n].depth for n in CANONICAL] == pytest.approx(np.linspace(0, 1, len(CANONICAL)))
     assert tiny.penultimate_layer == "pool"  # canonical, not its alias `drop`

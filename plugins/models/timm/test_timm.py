@@ -152,3 +152,16 @@ def test_a_pretrained_tag_as_weights_selects_that_config():
     assert model.preprocessing != other  # default tag a1_in1k: bicubic, crop 0.95
     with pytest.raises(MemscoreError, match="no pretrained tag"):
         timm_models.build("resnet18", weights="not_a_tag")
+
+
+def test_vit_placeholders_are_no_layers():
+    """timm's ViT attention keeps disabled norms as ``nn.Identity`` placeholders (q_norm, k_norm, norm) that
+    hand on q, k, v sliced from qkv: never layers under their own name; the real ones stay, in order."""
+    from memscore.api import load_model
+
+    model = load_model("timm:vit_tiny_patch16_224", weights="none")
+    names = model.layers(image_size=224)
+    assert not [n for n in names if n.endswith(("q_norm", "k_norm", "attn.norm"))]
+    block = [n[len("blocks.3."):] for n in names if n.startswith("blocks.3.")]
+    assert block == ["norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.act", "mlp.fc2"]
+    assert names[-3:] == ["blocks.11", "norm", "head"]  # fc_norm (an Identity for token pooling) is left out
