@@ -11,7 +11,8 @@ from scipy.stats import spearmanr
 
 from memscore_plugins.benchmarks.harada2023.commands import analyze
 from memscore.scores import Score
-from memscore.store import ResultStore, run_key
+from memscore.record import run_key
+from memscore.store import ResultStore
 
 REGIONS = ("v1", "v2", "v4", "it")
 
