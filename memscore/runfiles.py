@@ -8,7 +8,6 @@ of run files alone (what sweep jobs write into, so jobs never share a database o
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import time
