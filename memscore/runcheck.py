@@ -5,7 +5,7 @@
 keys, no NaN), checked against the run schema, its key recomputed from its own content, its seal (when it
 has one) recomputed, and its value compared with its own layer and split tables (:func:`consistency`). A run
 that fails any of them is left out with one line naming it and why; it never becomes current and is never
-served. Versions, data and re-scoring are ``verify``'s further, costlier checks (:mod:`memscore.bundle`).
+served. Versions, data and re-scoring are ``verify``'s further, costlier checks (:mod:`memscore.verify`).
 """
 from __future__ import annotations
 

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 import memscore
 from lamem_fixture import build_lamem
-from memscore.bundle import BundleError, make_bundle, read_bundle, schema_errors, verify_bundle
+from memscore.bundle import BundleError, make_bundle, read_bundle, schema_errors
+from memscore.verify import verify_bundle
 from memscore.cli import main
 from memscore.leaderboard import build_board
 from memscore.record import seal
@@ -224,7 +225,8 @@ def test_broken_bundles_are_one_line(made, tmp_path):
 
 
 def test_official_checksums_of_brainscore_data_are_named():
-    from memscore.bundle import VerifyReport, _official_data, _Run
+    from memscore.bundle import VerifyReport, _Run
+    from memscore.verify import _official_data
 
     score = memscore.Score("resnet18", "neural-it", "1", 0.5,
                            meta={"data": {"name": "MajajHong2015.public", "fingerprint": "ab"}})
