@@ -20,7 +20,7 @@ import torch
 from sklearn.cross_decomposition import PLSRegression as SkPLS
 from threadpoolctl import threadpool_info
 
-from memscore_plugins.metrics.pls.pls import Fold
+from memscore_plugins.metrics.pls.pls import FitFold
 from memscore_plugins.metrics.pls.pls import PLSRegression
 from memscore_plugins.metrics.pls.pls import fit_predict
 
@@ -58,7 +58,7 @@ def main() -> None:
         perm = rng.permutation(args.rows)
         train, test = np.sort(perm[: args.n]), np.sort(perm[args.n:])
         y = signal[train] * rng.uniform(0.5, 2.0) + rng.standard_normal(args.n) * signal.std()
-        folds.append(Fold(train, y, test))
+        folds.append(FitFold(train, y, test))
     f0 = folds[0]
     X_train, X_test = X[f0.train], X[f0.test]  # C-contiguous copies, as a caller would hold them
 

@@ -10,7 +10,7 @@ from . import __version__
 from .benchmark import Benchmark, RunOptions
 from .fingerprint import DataInfo
 from .arguments import validate
-from .errors import OptionError
+from .errors import MemscoreError, OptionError
 from .options import check_kwargs
 from .pluginmanager import get_plugins, registry
 from .registry import Entry
@@ -122,12 +122,34 @@ class BenchmarkPlan:
 
 
 def plan_benchmark(benchmark: str, *, benchmark_args: dict[str, Any] | None = None,
-                   options: RunOptions | None = None, **option_kwargs) -> BenchmarkPlan:
+                   options: RunOptions | None = None, check_roots: bool = True, **option_kwargs) -> BenchmarkPlan:
     """Validate the benchmark, its arguments and the options, and fingerprint its data (runs no model)."""
-    options = (options or RunOptions(**option_kwargs)).check()
+    options = _options(options, option_kwargs).check()
     bench = load_benchmark(benchmark, **(benchmark_args or {}))
     config = {"benchmark_args": bench.config(), "model_args": {}, **options.keyed()}
-    return BenchmarkPlan(bench, config, bench.data(options), options)
+    options = options.for_benchmark(bench)
+    try:
+        data = bench.data(options)
+    except MemscoreError:
+        if check_roots:  # a NAME=PATH nothing read is likely the data the run missed, mistyped: say that
+            options.data_roots.check_all_used(bench.identifier)
+        raise
+    if check_roots:
+        options.data_roots.check_all_used(bench.identifier)
+    return BenchmarkPlan(bench, config, data, options)
+
+
+def _options(options: RunOptions | None, kwargs: dict[str, Any]) -> RunOptions:
+    """The run options; ``data_root`` may be a path, ``NAME=PATH`` or a list of them (as ``--data-root``)."""
+    if options is None:
+        kwargs = dict(kwargs)
+        root = kwargs.pop("data_root", None)
+        if root is not None:
+            from .dataroots import parse_data_roots
+
+            kwargs["data_root"], kwargs["data_roots"] = parse_data_roots(root)
+        options = RunOptions(**kwargs)
+    return options
 
 
 def plan(model: str, benchmark: str, *, weights: str | None = "default", model_args: dict[str, Any] | None = None,

@@ -34,6 +34,25 @@ class Arg:
     nullable: bool = False
     #: what a valid value looks like, for the error message of a custom ``type``
     expect: str = ""
+    #: how the value enters the benchmark's config (and so the run key): True as it is, False not at all,
+    #: "changed" only when it differs from the default (an argument added later keeps old keys), or a
+    #: callable giving the keyed form (a folder keyed as the word "folder": its content is keyed as data)
+    keyed: bool | str | Callable[[Any], Any] = True
+
+    def keyed_value(self, value: Any) -> tuple[bool, Any]:
+        """(whether the argument is part of the config, its keyed form) for ``value``."""
+        if self.keyed is False or (self.keyed == "changed" and value == self.converted_default()):
+            return False, None
+        return True, self.keyed(value) if callable(self.keyed) else value
+
+    def converted_default(self) -> Any:
+        """The default as a validated value would be (``"1,2,3,4,5"`` parsed like a user's value)."""
+        if self.default is None:
+            return None
+        try:
+            return self.check(self.default, "default")
+        except OptionError:  # a default the parser rejects is kept as declared
+            return self.default
 
     def check(self, value: Any, what: str = "--benchmark-args") -> Any:
         """The value converted to the declared type, or an :class:`OptionError` in one line."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .cli_options import run_options
+from .cli_options import data_root_option, run_options
 from .errors import MemscoreError
 
 KIND_CHOICES = ["models", "benchmarks", "metrics", "datasets"]
@@ -18,11 +18,26 @@ class _Group(click.Group):
     """Turns a MemscoreError into one line on stderr and its exit code."""
 
     def invoke(self, ctx):
+        _names_survive_output()
         try:
             return super().invoke(ctx)
         except MemscoreError as exc:
-            click.echo(f"error: {exc}", err=True)
+            from .safetext import printable
+
+            click.echo(f"error: {printable(exc)}", err=True)  # a name in the line cannot drive the terminal
             ctx.exit(exc.exit_code)
+
+
+def _names_survive_output() -> None:
+    """A file name that is not UTF-8 (a data root, an image) reaches Python as lone surrogates; printing it
+    to a strict UTF-8 stream (the usual locale, PYTHONIOENCODING=utf-8) would end the command in a traceback.
+    stdout writes such a name as its own bytes (as a C/POSIX-locale Python does); stderr escapes it."""
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors=errors)
+            except (ValueError, OSError):  # a stream that cannot change: leave it
+                pass
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,8 +123,9 @@ def _declared(entry) -> list[dict]:
 # ---------------------------------------------------------------------------------------------
 @main.command("layers")
 @click.argument("model_name", metavar="MODEL")
-@click.option("--weights", default="none", show_default=True,
-              help="none | default | PATH (the layers are the architecture's: none downloads nothing)")
+@click.option("--weights", default=None,
+              help="none | default | PATH (default: none, which downloads nothing: the layers are the "
+                   "architecture's; a fine-tuned model always runs with its own local weights)")
 @click.option("--model-args", default="", help="k=v,k=v passed to the model factory")
 @click.option("--image-size", type=click.IntRange(8, 4096), help="input size (default: the model's own)")
 @click.option("--min-units", default=24, show_default=True, type=click.IntRange(1),
@@ -121,7 +137,11 @@ def layers(model_name, weights, model_args, image_size, min_units, as_json):
     then the excluded ones (< --min-units units). One dry forward pass; check it before a long run."""
     from .api import load_model
     from .options import parse_kv
+    from .pluginmanager import registry
+    from .weights import local_default
 
+    if weights is None:  # a fine-tuned model has no random-init form of its own: its local file is loaded
+        weights = "default" if local_default(registry().get("model", model_name)[0].meta) else "none"
     m = load_model(model_name, weights=weights, **parse_kv(model_args, "--model-args"))
     info = m.layer_info(image_size)
     canon = m.canonical_info(image_size)
@@ -160,19 +180,22 @@ def layers(model_name, weights, model_args, image_size, min_units, as_json):
 @main.command()
 @click.option("--model", "-m", required=True, help="model name (see `memscore list models`)")
 @click.option("--benchmark", "-b", required=True, help="benchmark name (see `memscore list benchmarks`)")
-@click.option("--data-root", type=click.Path(path_type=Path), help="data set folder (default: $MEMSCORE_HOME/data/...)")
+@data_root_option
 @run_options
 @click.option("--force", is_flag=True, help="recompute even if a stored score exists (the old one stays as history)")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def score(model, benchmark, weights, model_args, benchmark_args, data_root, device, batch_size, num_workers,
+def score(model, benchmark, weights, model_args, benchmark_args, data_roots, device, batch_size, num_workers,
           bf16, seed, limit, skip_bad_images, pca_bases, force, no_progress, fmt):
     """Score MODEL on BENCHMARK (stored; a finished run is returned from the store)."""
     from .api import score as run_score
     from .benchmark import RunOptions
     from .options import parse_kv
 
+    from .dataroots import parse_data_roots
+
+    data_root, named = parse_data_roots(data_roots)
     opts = RunOptions(device=device, batch_size=batch_size, seed=seed, limit=limit, data_root=data_root,
-                      num_workers=num_workers, bf16=bf16, skip_bad_images=skip_bad_images,
+                      data_roots=named, num_workers=num_workers, bf16=bf16, skip_bad_images=skip_bad_images,
                       pca_bases=pca_bases, progress=not no_progress)
     result = run_score(model, benchmark, weights=weights, model_args=parse_kv(model_args, "--model-args"),
                        benchmark_args=parse_kv(benchmark_args, "--benchmark-args"), options=opts, force=force)
@@ -217,16 +240,16 @@ def results(model, benchmark, history, fmt):
     rows = [(s.model, s.benchmark, s.benchmark_version, _f(s.value), _f(s.error), s.meta.get("layer", ""),
              s.meta.get("weights", ""), data_short(s.meta), _when(s.meta.get("created"))) for s in scores]
     if fmt == "csv":
-        import csv
+        from .safetext import write_csv
 
-        w = csv.writer(sys.stdout)
-        w.writerow(header)
-        w.writerows(rows)
+        write_csv(sys.stdout, [header, *rows])
     elif fmt == "markdown":
+        from .safetext import md_cell
+
         click.echo("| " + " | ".join(header) + " |")
         click.echo("|" + "---|" * len(header))
         for r in rows:
-            click.echo("| " + " | ".join(str(c) for c in r) + " |")
+            click.echo("| " + " | ".join(md_cell(c) for c in r) + " |")
     else:
         _table(header, rows)
 
@@ -270,16 +293,20 @@ def data():
 
 @data.command("check")
 @click.argument("name")
-@click.option("--data-root", type=click.Path(path_type=Path), help="the data set folder")
+@click.option("--data-root", type=click.Path(path_type=Path),
+              help="the data set folder (or the JSON manifest of a data set that has one, e.g. a neural one)")
 @click.option("--decode", is_flag=True, help="also decode every image (slow)")
 @click.option("--json", "as_json", is_flag=True)
 def data_check(name, data_root, decode, as_json):
-    """Validate data set NAME and report its counts; exits 1 when an image fails to decode (--decode)."""
+    """Validate data set NAME (or a data set manifest NAME.json) and report its counts; exits 1 when an image
+    fails to decode (--decode)."""
     from .api import load_dataset
     from .errors import DataError
     from .images import shorten
 
-    ds = load_dataset(name, root=data_root)
+    ds = _manifest_dataset(name, data_root)
+    if ds is None:
+        ds = load_dataset(name, root=data_root)
     report = ds.check(decode=decode, progress=decode and sys.stderr.isatty())
     bad = (report.get("bad_images") or []) if isinstance(report, dict) else []
     if as_json:
@@ -296,6 +323,41 @@ def data_check(name, data_root, decode, as_json):
         raise DataError(f"{len(bad)} image(s) cannot be decoded (first: {where}: "
                         f"{shorten(first.get('reason', ''), 120)}); replace them, or score with --skip-bad-images "
                         f"to drop them (counted and reported)")
+
+
+def _manifest_dataset(name: str, data_root: Path | None):
+    """The data set a JSON manifest describes, read by the data set class that reads manifests (a class with
+    ``from_manifest``: the neural plugin's): ``data check PATH.json`` or ``data check NAME --data-root PATH.json``.
+    None when neither names a manifest file."""
+    from .errors import DataError, OptionError
+    from .pluginmanager import registry
+
+    def is_manifest(p) -> bool:
+        return str(p).endswith(".json") or Path(p).expanduser().is_file()
+
+    if is_manifest(name) and not _known(registry(), "dataset", name):
+        if data_root is not None:
+            raise OptionError(f"data check {name}: a manifest names its own files; drop --data-root {data_root}")
+        readers = []
+        for entry in registry().entries("dataset"):
+            try:
+                cls = entry.resolve() if entry.available else None
+            except Exception:  # noqa: BLE001 - a broken plugin does not stop the check
+                cls = None
+            reader = getattr(cls, "from_manifest", None)
+            if callable(reader) and getattr(reader, "__func__", reader) not in [getattr(r, "__func__", r)
+                                                                                for r in readers]:
+                readers.append(reader)
+        if not readers:
+            raise DataError(f"data check {name}: no installed plugin reads data set manifests; give a data set "
+                            f"name (`memscore list datasets`)")
+        return readers[0](Path(name).expanduser())
+    if data_root is not None and Path(data_root).expanduser().is_file() and is_manifest(data_root):
+        entry, _ = registry().get("dataset", name)
+        reader = getattr(entry.resolve(), "from_manifest", None) if entry.available else None
+        if callable(reader):
+            return reader(Path(data_root).expanduser())
+    return None
 
 
 @data.command("fetch")
@@ -338,7 +400,9 @@ def _when(t) -> str:
 
 
 def _table(header, rows) -> None:
-    rows = [[str(c) for c in r] for r in rows]
+    from .safetext import printable
+
+    rows = [[printable(c) for c in r] for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
     widths[-1] = min(widths[-1], 80)
     click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
@@ -349,8 +413,7 @@ def _table(header, rows) -> None:
 
 @main.command("check-plugin")
 @click.argument("name")
-@click.option("--data-root", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="data for the benchmarks' data checks (run key, stored score)")
+@data_root_option
 @click.option("--other-data-root", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="other data of the same format: the run key must change")
 @click.option("--model", "model_name", default="torchvision:resnet18", show_default=True,
@@ -358,44 +421,88 @@ def _table(header, rows) -> None:
 @click.option("--example", multiple=True, help="a name to check in a prefix family (e.g. --example timm:resnet18)")
 @click.option("--limit", type=click.IntRange(1), help="stimuli for the benchmark run")
 @click.option("--benchmark-args", default="", help="k=v,k=v for the benchmark checks")
-def check_plugin(name, data_root, other_data_root, model_name, example, limit, benchmark_args):
+@click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              metavar="SECONDS", help="time limit of each call of a model's or benchmark's factory")
+def check_plugin(name, data_roots, other_data_root, model_name, example, limit, benchmark_args, timeout):
     """Check plugin NAME (or one model or benchmark NAME) against memscore's plugin contract
-    (memscore.testing): what a pull request's CI runs. Exits 1 when a check fails."""
+    (memscore.testing): what a pull request's CI runs. Exits 1 when a check fails or nothing could be checked."""
+    from .dataroots import parse_data_roots
     from .options import parse_kv
     from .pluginmanager import get_plugins
-    from .testing import CheckFailed, check_benchmark, check_model
+    from .testing import CheckFailed, check_benchmark, check_metric, check_model
 
+    default_root, named_roots = parse_data_roots(data_roots)
     plugins = get_plugins()
     reg = plugins.registry
-    models, benches = list(example), []
+    models, benches, metrics = list(example), [], []
+    skipped: list[str] = []  # why a registered name is not checked
+    clashes: list[str] = []  # the names of this plugin that another plugin registers too
+    plugin_error = ""  # a plugin that loaded but whose registration went wrong (a name conflict, a hook that raised)
     if name in plugins.info:
         info = plugins.info[name]
-        if info.error:
+        if info.error and not info.registered:
             raise MemscoreError(f"plugin {name!r} did not load: {info.error}")
+        plugin_error = info.error
         for n in info.registered.get("models", []):
             entry = reg._entries["model"].get(n)
-            if entry is not None and entry.available:
+            if entry is not None and entry.available and n not in reg.conflicts["model"]:
                 models.append(n)
-            elif n in reg._prefixes["model"] and not example:
-                click.echo(f"skip   model family {n}:<name> (pass --example {n}:<name> to check one)")
-        benches = list(info.registered.get("benchmarks", []))
+            elif n in reg._prefixes["model"] and n not in reg._entries["model"]:
+                if not example:
+                    click.echo(f"skip   model family {n}:<name> (pass --example {n}:<name> to check one)")
+            else:
+                why = reg.conflicts["model"].get(n) or (entry.reason if entry is not None else "") or "unavailable"
+                skipped.append(f"model {n}: {why}")
+                clashes += [why] if n in reg.conflicts["model"] else []
+                click.echo(f"skip   model {n}: {why}")
+        for n in info.registered.get("benchmarks", []):
+            if _known(reg, "benchmark", n) and reg.get("benchmark", n)[0].available:
+                benches.append(n)
+            else:
+                entry = reg._entries["benchmark"].get(n)
+                why = reg.conflicts["benchmark"].get(n) or (entry.reason if entry is not None else "") or "unavailable"
+                skipped.append(f"benchmark {n}: {why}")
+                clashes += [why] if n in reg.conflicts["benchmark"] else []
+                click.echo(f"skip   benchmark {n}: {why}")
+        metrics = [n for n in info.registered.get("metrics", []) if _known(reg, "metric", n)
+                   and reg.get("metric", n)[0].available and n not in reg.conflicts["metric"]]
+        if not models and not benches and not metrics:
+            if info.error:
+                raise MemscoreError(f"plugin {name!r}: nothing was checked; {info.error}")
+            if skipped:
+                raise MemscoreError(f"plugin {name!r}: nothing was checked; {skipped[0]}")
+            if not info.registered.get("models"):
+                raise MemscoreError(f"plugin {name!r}: nothing was checked: it registers no model or benchmark "
+                                    f"(its hooks register_models / register_benchmarks register nothing)")
+            raise MemscoreError(f"plugin {name!r}: nothing was checked: it registers only model families; pass "
+                                f"--example <family>:<name> to check one")
     else:
-        kinds = [k for k in ("model", "benchmark") if _known(reg, k, name)]
+        kinds = [k for k in ("model", "benchmark", "metric") if _known(reg, k, name)]
         if not kinds:
-            raise MemscoreError(f"{name!r} is neither an installed plugin nor a model or benchmark name "
+            raise MemscoreError(f"{name!r} is neither an installed plugin nor a model, benchmark or metric name "
                                 f"(`memscore plugins` lists the plugins)")
         models += [name] if "model" in kinds else []
         benches += [name] if "benchmark" in kinds else []
+        metrics += [name] if "metric" in kinds else []
     failed = 0
     for n in models:
-        failed += _check_one(f"model {n}", lambda n=n: check_model(n), CheckFailed)
+        failed += _check_one(f"model {n}", lambda n=n: check_model(n, timeout=timeout), CheckFailed)
     for n in benches:
-        failed += _check_one(f"benchmark {n}", lambda n=n: check_benchmark(
-            n, data_root=data_root, other_data_root=other_data_root, model=model_name, limit=limit,
-            benchmark_args=parse_kv(benchmark_args)), CheckFailed)
+        hit = named_roots.get(n)
+        failed += _check_one(f"benchmark {n}", lambda n=n, root=(hit[1] if hit else default_root): check_benchmark(
+            n, data_root=root, other_data_root=other_data_root, model=model_name, limit=limit,
+            benchmark_args=parse_kv(benchmark_args), timeout=timeout), CheckFailed)
+    for n in metrics:
+        failed += _check_one(f"metric {n}", lambda n=n: check_metric(n), CheckFailed)
+    checked = len(models) + len(benches) + len(metrics)
+    plugin_error = plugin_error or (clashes[0] if clashes else "")
+    if plugin_error:  # a name clash fails whichever plugin loaded first
+        raise MemscoreError(f"plugin {name!r}: {plugin_error} ({checked - failed} checked entries passed, "
+                            f"{failed} failed)")
     if failed:
-        raise MemscoreError(f"{failed} of {len(models) + len(benches)} checked plugin entries failed (see above)")
-    click.echo(f"all {len(models) + len(benches)} checked entries meet the contract")
+        raise MemscoreError(f"{failed} of {checked} checked plugin entries failed (see above)")
+    left = f"; {len(skipped)} registered entries could not be checked (see above)" if skipped else ""
+    click.echo(f"all {checked} checked entries meet the contract{left}")
 
 
 def _known(reg, kind: str, name: str) -> bool:
@@ -413,6 +520,10 @@ def _check_one(label: str, fn, failure) -> int:
         click.echo(f"FAIL   {label}")
         for line in str(exc).splitlines()[1:]:
             click.echo(f"         {line.strip()}")
+        return 1
+    except MemscoreError as exc:  # the entry cannot even be looked up or resolved (a bad factory string)
+        click.echo(f"FAIL   {label}")
+        click.echo(f"         {exc}")
         return 1
     click.echo(f"ok     {label} ({len(passed)} checks)")
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from .cli_options import data_root_option
 from .errors import MemscoreError, OptionError
 
 
@@ -56,24 +57,13 @@ def bundle(out, models, benchmarks, tag, force):
                f"`memscore verify {path}` checks it")
 
 
-def _data_root(ctx, param, values):
-    roots = {}
-    for v in values:
-        bench, sep, path = v.partition("=")
-        if not sep or not bench.strip() or not path.strip():
-            raise click.BadParameter(f"{v!r}: give BENCHMARK=PATH, e.g. lamem-pls=/data/lamem")
-        roots[bench.strip()] = Path(path.strip()).expanduser()
-    return roots
-
-
 @click.command()
 @click.argument("bundles", metavar="BUNDLE...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--rescore", default=0, show_default=True, type=click.IntRange(0),
               help="re-run N randomly chosen runs per bundle (whose data and versions match here) and compare "
                    "their numbers")
 @click.option("--seed", default=0, show_default=True, type=int, help="which runs --rescore picks")
-@click.option("--data-root", "data_roots", multiple=True, callback=_data_root, metavar="BENCH=PATH",
-              help="your copy of a benchmark's data (repeatable; default: where `memscore score` looks)")
+@data_root_option
 @click.option("--tolerance", default=1e-4, show_default=True, type=click.FloatRange(0),
               help="absolute difference allowed between a bundle's value and the re-scored one")
 @click.option("--json", "as_json", is_flag=True, help="the report as JSON (a list of reports for several bundles)")
@@ -82,7 +72,8 @@ def verify(bundles, rescore, seed, data_roots, tolerance, as_json, no_progress):
     """Check result bundles: each run file's SHA-256, schema, key and internal consistency, versions against
     the plugins installed here, data fingerprints against your data; --rescore N re-runs N runs.
     Exits 1 when a check fails."""
-    from .bundle import BundleError, verify_bundle
+    from .bundle import BundleError
+    from .verify import verify_bundle
 
     reports, broken = [], 0
     for b in bundles:

@@ -27,3 +27,11 @@ def run_options(fn):
     for opt in reversed(_RUN_OPTIONS):
         fn = opt(fn)
     return fn
+
+
+def data_root_option(fn):
+    """``--data-root [NAME=]PATH``, repeatable: one shape on every command (:mod:`memscore.dataroots`)."""
+    return click.option(
+        "--data-root", "data_roots", multiple=True, metavar="[NAME=]PATH",
+        help="data folder (default: $MEMSCORE_HOME/data/<name>); NAME=PATH for one data set or benchmark "
+             "(e.g. lamem=/data/lamem, majajhong2015=/data/brainio); repeatable")(fn)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import run_options
+from .cli_options import data_root_option, run_options
 
 
 def _split(values) -> list[str]:
@@ -19,8 +19,7 @@ def _split(values) -> list[str]:
               help="model names, tag:T (e.g. tag:harada2023) or a file with one name a line; comma-separated or repeated")
 @click.option("--benchmarks", multiple=True, metavar="NAMES",
               help="benchmark names or tag:T; comma-separated or repeated (e.g. lamem-pls,neural-it,lamem-it)")
-@click.option("--data-root", "data_roots", multiple=True, metavar="[BENCHMARK=]PATH",
-              help="data folder of every benchmark (PATH) or of one (BENCHMARK=PATH); repeatable")
+@data_root_option
 @run_options
 @click.option("--executor", type=click.Choice(["inline", "local", "slurm"]), default="local", show_default=True,
               help="inline: this process; local: --jobs worker processes (one GPU each where there are GPUs); "
@@ -54,6 +53,8 @@ def sweep(ctx, models, benchmarks, data_roots, weights, model_args, benchmark_ar
 
     ex = _executor(executor, jobs, not no_progress, slurm_partition, slurm_time, slurm_mem, slurm_gpus_per_job,
                    slurm_array_parallelism, slurm_account, slurm_opt, no_wait)
+    if executor == "slurm" and not dry_run:
+        ex.require()  # before the plan reads any data
     report = run(_split(models), _split(benchmarks), weights=weights, model_args=parse_kv(model_args, "--model-args"),
                  benchmark_args=parse_kv(benchmark_args, "--benchmark-args"), data_roots=data_roots, executor=ex,
                  progress=not no_progress and not as_json, dry_run=dry_run,
@@ -148,13 +149,17 @@ def status(sweep_id, all_, as_json):
     """Each pair of the sweep SWEEP_ID (default: the last one): done, running, failed (with its log) or
     pending. Run files that finished jobs wrote are merged into the store here."""
     from .store import ResultStore
-    from .sweep import Sweep, find_sweep, sweeps_dir
+    from .sweep import Sweep, SweepError, find_sweep, sweeps_dir
 
     store = ResultStore()
     if all_:
         out = []
         for folder in sorted(sweeps_dir().glob("*/sweep.json"), key=lambda p: p.stat().st_mtime):
-            s = Sweep.load(folder.parent)
+            try:
+                s = Sweep.load(folder.parent)
+            except SweepError as exc:  # one damaged sweep.json never hides the other sweeps
+                out.append({"sweep": folder.parent.name, "created": folder.stat().st_mtime, "damaged": str(exc)})
+                continue
             s.refresh(store, collect=store.writable)
             out.append({"sweep": s.ident, "models": len(s.spec.models), "benchmarks": s.spec.benchmarks,
                         "created": folder.stat().st_mtime, "counts": s.counts()})
@@ -162,6 +167,10 @@ def status(sweep_id, all_, as_json):
             click.echo(json.dumps(out, indent=1))
             return
         for r in out:
+            if "damaged" in r:
+                click.echo(f"{r['sweep']}  {time.strftime('%Y-%m-%d %H:%M', time.localtime(r['created']))}  "
+                           f"damaged: {r['damaged']}")
+                continue
             c = r["counts"]
             click.echo(f"{r['sweep']}  {time.strftime('%Y-%m-%d %H:%M', time.localtime(r['created']))}  "
                        f"{r['models']} models × {','.join(r['benchmarks'])}: {c['done']} done, {c['running']} running, "

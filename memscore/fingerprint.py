@@ -75,7 +75,7 @@ class _Memo:
     """Remembered digests of the files of one folder (a JSON file; damage means recomputing)."""
 
     def __init__(self, folder: Path):
-        key = hashlib.sha1(str(folder).encode()).hexdigest()[:20]
+        key = hashlib.sha1(os.fsencode(folder)).hexdigest()[:20]  # a non-UTF-8 folder name too
         self.path = paths.cache_dir() / "digests" / f"{key}.json"
         self.folder = str(folder)
         self.entries: dict[str, list] = {}

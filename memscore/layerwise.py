@@ -95,7 +95,7 @@ def canonical_layers(model: Model, layers: Sequence[str], image_size: int | None
 ENGINE_ARGS = (
     Arg("pca", int, 1000, "PCA components per layer (0: no reduction)", min=0),
     Arg("reference", reference_folder, None, "folder of images to fit the PCA on (default: drawn from the stimuli)",
-        expect="a folder of images"),
+        expect="a folder of images", keyed=lambda v: "folder" if v else "stimuli"),
     Arg("reference_size", int, 1000, "number of reference images", min=2),
     Arg("min_units", int, MIN_UNITS, "layers with fewer output units are not scored", min=1),
     Arg("image_size", int, None, "input size (default: the model's own)", min=8, max=4096),
@@ -127,26 +127,30 @@ class LayerBenchmark(Benchmark):
     #: the engine class (a subclass may present stimuli differently, e.g. on a screen)
     extractor_class = None
 
-    def __init__(self, pca: int = 1000, reference: str | None = None, reference_size: int = 1000,
-                 min_units: int = MIN_UNITS, layers: Any = None, image_size: int | None = None):
-        self.pca = int(pca or 0)
-        self.reference = reference
-        self.reference_size = int(reference_size)
-        self.min_units = int(min_units)
-        self.layer_names = parse_layers(layers)
-        self.image_size = image_size
+    def __init__(self, **args: Any):
+        self.layers: list[str] | None = None  # every scoreable layer, unless the benchmark declares `layers`
+        super().__init__(**args)
         self._loaded: dict = {}
+
+    @property
+    def layer_names(self) -> list[str] | None:
+        """The layers asked for (the ``layers`` argument), None for every scoreable layer."""
+        return self.layers
+
+    @layer_names.setter
+    def layer_names(self, names: list[str] | None) -> None:
+        self.layers = names
 
     def engine_config(self) -> dict[str, Any]:
         """The engine's settings as keyed (no paths: a reference folder is keyed by its content). ``layer_rule``
         keys which modules are layers (:data:`memscore.model.LAYER_RULE`): a stored score whose table was
         built under another rule is never served."""
-        return {"pca": self.pca, "reference": "folder" if self.reference else "stimuli",
-                "reference_size": self.reference_size, "min_units": self.min_units,
-                "layers": self.layer_names, "image_size": self.image_size, "layer_rule": LAYER_RULE}
+        engine = {a.name for a in (*ENGINE_ARGS, LAYERS_ARG)}
+        return {k: v for k, v in Benchmark.config(self).items() if k in engine} | {"layer_rule": LAYER_RULE}
 
     def config(self) -> dict[str, Any]:
-        return self.engine_config()
+        """Every declared argument as keyed, and which modules are layers."""
+        return {**Benchmark.config(self), "layer_rule": LAYER_RULE}
 
     # -- what a subclass supplies ------------------------------------------------------------------
     def load(self, options: RunOptions) -> Any:
@@ -184,13 +188,20 @@ class LayerBenchmark(Benchmark):
         if key not in self._loaded:
             try:
                 self._loaded = {key: self.load(options)}
-            except (OSError, ValueError, IndexError, KeyError) as exc:  # a plugin's own reading: one line
-                from .errors import DataError
+            except (OSError, ValueError, IndexError, KeyError, TypeError, AttributeError) as exc:
+                from .errors import DataError  # a plugin's own reading: one line
 
+                name = (self.data_sets or (self.identifier,))[0]
+                if options.data_root is None and isinstance(exc, (TypeError, AttributeError)):
+                    raise DataError(f"{self.identifier}: no data folder was given; give --data-root "
+                                    f"{name}=PATH (or --data-root PATH)") from None
+                if isinstance(exc, (TypeError, AttributeError)):
+                    raise
                 what = getattr(exc, "filename", None) or options.data_root
                 why = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
-                raise DataError(f"{self.identifier}: cannot read its data at {what} ({why}); "
-                                f"check --data-root") from None
+                at = f" at {what}" if what is not None else ""  # never "at None": no root was given
+                raise DataError(f"{self.identifier}: cannot read its data{at} ({why}); check --data-root "
+                                f"{name}=PATH and its data arguments (--benchmark-args)") from None
         return self._loaded[key]
 
     def reference_set(self, stimuli: Stimuli) -> Stimuli:

@@ -326,7 +326,11 @@ def write_board(board: dict[str, Any], fmt: str = "table", out: Path | str | Non
             raise OptionError("--format html writes a folder: give --out DIR")
         if Path(out).exists() and not Path(out).is_dir():
             raise OptionError(f"--out {out}: is a file; --format html writes a folder (index.html and pages)")
-        return write_site(board, Path(out))
+        try:
+            return write_site(board, Path(out))
+        except OSError as exc:
+            raise OptionError(f"--out {out}: cannot write it ({exc.strerror or exc}); choose a writable folder") \
+                from None
     text = {"json": lambda: json.dumps(board, indent=1, default=str), "csv": lambda: _csv(board),
             "markdown": lambda: _markdown(board), "table": lambda: _table(board)}[fmt]()
     if out is not None:
@@ -335,8 +339,12 @@ def write_board(board: dict[str, Any], fmt: str = "table", out: Path | str | Non
         path = Path(out)
         if path.is_dir():
             raise OptionError(f"--out {out}: is a folder; --format {fmt} writes one file (e.g. {path / ('board.' + fmt)})")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_text(path, text if text.endswith("\n") else text + "\n")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text(path, text if text.endswith("\n") else text + "\n")
+        except OSError as exc:
+            raise OptionError(f"--out {out}: cannot write it ({exc.strerror or exc}); choose a writable folder") \
+                from None
     return text
 
 

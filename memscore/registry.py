@@ -35,12 +35,25 @@ class Entry:
         """Import (if needed) and return the factory callable."""
         if callable(self.factory):
             return self.factory
-        module, _, attr = self.factory.partition(":")
-        if not attr:
-            raise ValueError(f"factory {self.factory!r} of {self.kind} {self.name!r} is not 'module:attr'")
-        obj: Any = importlib.import_module(module)
+        from .errors import MemscoreError
+
+        where = f"plugin {self.plugin!r} registers {self.kind} {self.name!r} with factory {self.factory!r}"
+        module, _, attr = self.factory.partition(":") if isinstance(self.factory, str) else ("", "", "")
+        if not module.strip() or not attr.strip():
+            raise MemscoreError(f"{where}, which is not 'module:attr'; fix the plugin's registration "
+                                f"(or uninstall the plugin)")
+        try:
+            obj: Any = importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - a missing module, or one that fails as it imports
+            why = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"
+            raise MemscoreError(f"{where}, whose module {module!r} cannot be imported ({why}); install what it "
+                                f"needs or reinstall the plugin") from None
         for part in attr.split("."):
-            obj = getattr(obj, part)
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                raise MemscoreError(f"{where}, but {module!r} has no {part!r}; fix the plugin's registration "
+                                    f"or reinstall the plugin") from None
         return obj
 
     def create(self, *args, **kwargs):

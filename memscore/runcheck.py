@@ -143,8 +143,10 @@ def consistency(score) -> tuple[str, str]:
         problems_.append(f"error {num(score.error)} is negative")
     if score.layers:
         name = meta.get("layer")
+        if not name:  # a benchmark that commits no layer (its value is not a layer's): nothing to compare
+            return "skipped", f"the run names no committed layer (meta.layer) among its {len(score.layers)} rows"
         rows = [r for r in score.layers if r.get("layer") == name]
-        if not name or not rows:
+        if not rows:
             return "fail", f"meta.layer {cut(name, 60)!r} names no row of its {len(score.layers)} layer rows"
         row = rows[0]
         name = cut(name, 60)

@@ -57,14 +57,23 @@ class SweepSpec:
     benchmark_args: dict[str, dict[str, Any]] = field(default_factory=dict)  # per benchmark
     data_roots: dict[str, str | None] = field(default_factory=dict)  # per benchmark
     options: dict[str, Any] = field(default_factory=dict)  # RunOptions fields of OPTION_FIELDS
+    named_roots: dict[str, str] = field(default_factory=dict)  # every --data-root NAME=PATH
 
     @property
     def ident(self) -> str:
-        return digest(json.dumps(asdict(self), sort_keys=True, default=str))[:12]
+        d = asdict(self)
+        if not d["named_roots"]:
+            d.pop("named_roots")  # sweeps planned before named roots keep their identity
+        return digest(json.dumps(d, sort_keys=True, default=str))[:12]
 
     def run_options(self, benchmark: str, progress: bool = False) -> RunOptions:
+        from .dataroots import parse_data_roots
+
         root = self.data_roots.get(benchmark)
-        return RunOptions(**self.options, data_root=Path(root) if root else None, progress=progress)
+        _, named = parse_data_roots([f"{k}={v}" for k, v in self.named_roots.items()])
+        named.strict = False  # the roots serve every benchmark of the sweep, each reads some (checked in plan)
+        return RunOptions(**self.options, data_root=Path(root) if root else None, data_roots=named,
+                          progress=progress)
 
     def score_kwargs(self, benchmark: str, progress: bool = False) -> dict[str, Any]:
         """The arguments of :func:`memscore.api.score` for one of this sweep's pairs."""
@@ -86,9 +95,38 @@ class Pair:
         return asdict(self)
 
 
-def resolve_names(kind: str, items: Iterable[str], option: str) -> list[str]:
+#: the largest list-of-names file read (a name a line: far more than any sweep needs)
+MAX_NAMES_FILE = 1 << 20
+
+
+def _read_names_file(path: Path, item: str, option: str) -> list[str]:
+    """The lines of a list-of-names file: a regular file of at most :data:`MAX_NAMES_FILE` bytes of UTF-8
+    text (a FIFO or a device such as /dev/zero is refused unread, never read forever)."""
+    from .images import path_kind
+
+    kind = path_kind(path)
+    if kind != "file":
+        raise OptionError(f"{option} {item}: cannot read this list of names ({path} is "
+                          f"{'missing' if kind == 'missing' else kind}); give a text file with one name a line")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_NAMES_FILE + 1)
+    except OSError as exc:
+        raise OptionError(f"{option} {item}: cannot read this list of names ({exc.strerror or exc})") from None
+    if len(raw) > MAX_NAMES_FILE:
+        raise OptionError(f"{option} {item}: cannot read this list of names (larger than "
+                          f"{MAX_NAMES_FILE >> 20} MiB: not a list of names); give a text file with one name a line")
+    try:
+        return raw.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        raise OptionError(f"{option} {item}: cannot read this list of names (not UTF-8 text); give a text file "
+                          f"with one name a line") from None
+
+
+def resolve_names(kind: str, items: Iterable[str], option: str, _reading: tuple[Path, ...] = ()) -> list[str]:
     """Names from ``items``: a registered name, ``tag:T`` (every entry with tag T), a tag alone, or a file
-    with one name a line (``#`` comments). Order kept, duplicates dropped; an unknown name is one line."""
+    with one name a line (``#`` comments; it may name other files, never itself). Order kept, duplicates
+    dropped; an unknown name is one line."""
     from .pluginmanager import registry
 
     reg = registry()
@@ -99,12 +137,12 @@ def resolve_names(kind: str, items: Iterable[str], option: str) -> list[str]:
             continue
         if item.startswith("@") or (os.sep in item and Path(item).expanduser().is_file()):
             path = Path(item.lstrip("@")).expanduser()
-            try:
-                lines = path.read_text().splitlines()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise OptionError(f"{option} {item}: cannot read this list of names "
-                                  f"({getattr(exc, 'strerror', None) or exc})") from None
-            out += resolve_names(kind, [ln.split("#")[0] for ln in lines], f"{option} {path}:")
+            real = Path(os.path.realpath(path))
+            if real in _reading:
+                chain = " -> ".join(str(p) for p in (*_reading, real))
+                raise OptionError(f"{option} {item}: the list of names includes itself ({chain}); remove the line")
+            lines = _read_names_file(path, item, option)
+            out += resolve_names(kind, [ln.split("#")[0] for ln in lines], f"{option} {path}:", (*_reading, real))
             continue
         tag = item[4:] if item.startswith("tag:") else None
         if tag is None:
@@ -185,20 +223,16 @@ def _argument_names(entry) -> set[str] | None:
     return {p.name for p in params} - set(entry.params) - {"self"}
 
 
-def parse_data_roots(values: Iterable[str], benchmarks: list[str]) -> dict[str, str | None]:
-    """``--data-root PATH`` (every benchmark) and ``--data-root BENCHMARK=PATH`` (one), repeatable."""
-    default: str | None = None
-    roots: dict[str, str | None] = {}
-    for v in values:
-        name, sep, path = v.partition("=")
-        if sep and name in benchmarks:
-            roots[name] = str(Path(path).expanduser())
-        elif sep and not Path(v).expanduser().exists():
-            raise OptionError(f"--data-root {v}: {name!r} is not a benchmark of this sweep "
-                              f"({', '.join(benchmarks)}); use --data-root BENCHMARK=PATH or --data-root PATH")
-        else:
-            default = str(Path(v).expanduser())
-    return {b: roots.get(b, default) for b in benchmarks}
+def parse_data_roots(values: Iterable[str], benchmarks: list[str]) -> tuple[dict[str, str | None], dict[str, str]]:
+    """``--data-root PATH`` and ``--data-root NAME=PATH`` (repeatable, :mod:`memscore.dataroots`): (each
+    benchmark's own root: named after it, else the unnamed PATH; every NAME=PATH, which each benchmark's
+    options carry so a data set is found by its name)."""
+    from .dataroots import parse_data_roots as parse
+
+    default, named = parse(list(values))
+    by_name = {k.lower(): str(p) for k, p in named.items()}
+    roots = {b: by_name.get(b.lower(), str(default) if default is not None else None) for b in benchmarks}
+    return roots, named.to_dict()
 
 
 def order_benchmarks(benchmarks: list[str], run_after: dict[str, tuple[str, ...]]) -> list[str]:
@@ -240,9 +274,21 @@ class Sweep:
         """Validate every benchmark, argument and model name and compute every pair's key (reads the data
         once per benchmark to fingerprint it; runs no model)."""
         from . import api
+        from .dataroots import DataRoots
 
-        bplans = {b: api.plan_benchmark(b, benchmark_args=spec.benchmark_args.get(b),
-                                        options=spec.run_options(b)) for b in spec.benchmarks}
+        bplans, opts = {}, {b: spec.run_options(b) for b in spec.benchmarks}
+        read = lambda: DataRoots.union(o.data_roots for o in opts.values())  # noqa: E731 (union is strict)
+        what = f"this sweep ({', '.join(spec.benchmarks)})"
+        failed: MemscoreError | None = None
+        for b in spec.benchmarks:
+            try:
+                bplans[b] = api.plan_benchmark(b, benchmark_args=spec.benchmark_args.get(b), options=opts[b],
+                                               check_roots=False)
+            except MemscoreError as exc:  # the others still say which names they read
+                failed = failed or exc
+        read().check_all_used(what)  # a NAME=PATH no benchmark reads (likely the data that was missed): one line
+        if failed is not None:
+            raise failed
         order = order_benchmarks(spec.benchmarks, {b: tuple(p.benchmark.run_after) for b, p in bplans.items()})
         spec.benchmarks = order
         pairs = [Pair(m, b, bplans[b].key(m, spec.weights, spec.model_args).key)
@@ -526,11 +572,25 @@ class SlurmExecutor:
         self.wait = wait
         self.jobs: list = []
 
+    @staticmethod
+    def require() -> None:
+        """Fail in one line when this machine cannot submit to SLURM: submitit or SLURM's own commands
+        (``sbatch``, and ``srun``, which submitit looks for) missing. The CLI calls it before planning."""
+        import importlib.util
+        import shutil
+
+        if importlib.util.find_spec("submitit") is None:
+            raise SweepError("--executor slurm needs submitit, which is not installed: pip install 'memscore[slurm]' "
+                             "(or use --executor local)")
+        missing = [c for c in ("sbatch", "srun") if shutil.which(c) is None]
+        if missing:
+            raise SweepError(f"--executor slurm: SLURM is not installed here ({' and '.join(missing)} not on PATH); "
+                             f"run the sweep on a SLURM login node (or install slurm-wlm), or use --executor local")
+
     def run(self, sweep: Sweep, models: list[str]) -> Iterator[Finished]:
-        try:
-            import submitit
-        except ImportError:
-            raise SweepError("--executor slurm needs submitit: pip install 'memscore[slurm]'") from None
+        self.require()
+        import submitit
+
         ex = submitit.SlurmExecutor(folder=str(sweep.folder / "slurm" / "%j"))
         ex.update_parameters(job_name=f"memscore-{sweep.ident}", **self.params)
         try:
@@ -673,12 +733,12 @@ def sweep(models: Iterable[str], benchmarks: Iterable[str], *, weights: str = "d
     bench_names = resolve_names("benchmark", list(benchmarks), "--benchmarks")
     if isinstance(data_roots, dict):
         data_roots = [f"{k}={v}" for k, v in data_roots.items()]
-    roots = parse_data_roots(data_roots, bench_names)
+    roots, named = parse_data_roots(data_roots, bench_names)
     bargs = split_benchmark_args(dict(benchmark_args or {}), bench_names)
     forward_args(bargs, roots)
     defaults = RunOptions()
     spec = SweepSpec(models=model_names, benchmarks=bench_names, weights=weights, model_args=dict(model_args or {}),
-                     benchmark_args=bargs, data_roots=roots,
+                     benchmark_args=bargs, data_roots=roots, named_roots=named,
                      options={k: options.get(k, getattr(defaults, k)) for k in OPTION_FIELDS})
     ex = {"inline": lambda: InlineExecutor(progress), "local": lambda: LocalExecutor(jobs)}.get(executor)
     ex = ex() if ex else executor

@@ -21,18 +21,56 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["check_model", "check_benchmark", "model_checks", "benchmark_checks", "CheckFailed"]
+__all__ = ["check_model", "check_benchmark", "check_metric", "model_checks", "benchmark_checks", "metric_checks",
+           "CheckFailed"]
 
 
 class CheckFailed(AssertionError):
     pass
 
 
+class FactoryTimeout(AssertionError):
+    """A factory call did not return within the time limit (the call goes on in a daemon thread)."""
+
+
+def _timed(what: str, timeout: float | None, fn: Callable[..., Any], *args, **kwargs) -> Any:
+    """``fn(*args, **kwargs)``, given at most ``timeout`` seconds (None: no limit): it runs in a daemon thread,
+    so a factory that never returns cannot hang the checks (nor keep the process alive at exit)."""
+    if not timeout:
+        return fn(*args, **kwargs)
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def target():
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=target, name=f"memscore-check {what}", daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        raise FactoryTimeout(f"{what} did not return within {timeout:g} s (a factory that never returns?); "
+                             f"fix it, or give it more time (--timeout)")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
 def _run(checks: list[tuple[str, Callable[[], None]]], what: str) -> list[str]:
     passed, failed = [], []
+    hung = ""
     for name, fn in checks:
+        if hung:  # the factory is still running in its thread: calling it again would wait again
+            failed.append(f"{name}: skipped ({hung} did not return)")
+            continue
         try:
             fn()
+        except FactoryTimeout as exc:
+            failed.append(f"{name}: {exc}")
+            hung = name
         except Exception as exc:  # noqa: BLE001 - each check reports, the others still run
             first = (str(exc).splitlines() or [""])[0]
             failed.append(f"{name}: {type(exc).__name__}: {first[:300]}")
@@ -46,8 +84,10 @@ def _run(checks: list[tuple[str, Callable[[], None]]], what: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # models
 # ---------------------------------------------------------------------------------------------
-def model_checks(name: str, *, image_size: int | None = None) -> list[tuple[str, Callable[[], None]]]:
-    """The checks of :func:`check_model` (name, callable), for parametrising a test over them."""
+def model_checks(name: str, *, image_size: int | None = None,
+                 timeout: float | None = None) -> list[tuple[str, Callable[[], None]]]:
+    """The checks of :func:`check_model` (name, callable), for parametrising a test over them; ``timeout``
+    limits each call of the model's factory (seconds, None: no limit)."""
     state: dict[str, Any] = {}
 
     def listing_is_torch_free():
@@ -63,7 +103,7 @@ def model_checks(name: str, *, image_size: int | None = None) -> list[tuple[str,
         from .api import load_model
         from .model import Model
 
-        m = load_model(name, weights="none", seed=0)
+        m = _timed(f"model {name!r}: its factory", timeout, load_model, name, weights="none", seed=0)
         assert isinstance(m, Model), f"the factory returned a {type(m).__name__}, not memscore.model.Model"
         assert isinstance(m.module, torch.nn.Module), "Model.module is not a torch.nn.Module"
         assert str(m.weights).startswith("none"), f"weights='none' gave weights {m.weights!r}"
@@ -118,7 +158,7 @@ def model_checks(name: str, *, image_size: int | None = None) -> list[tuple[str,
         from .errors import MemscoreError
 
         try:
-            load_model(name, weights="none", no_such_argument_xyz=1)
+            _timed(f"model {name!r}: its factory", timeout, load_model, name, weights="none", no_such_argument_xyz=1)
         except MemscoreError as exc:
             assert "\n" not in str(exc), "the error message spans several lines"
         except TypeError as exc:
@@ -135,12 +175,12 @@ def _model(state):
     return state["model"]
 
 
-def check_model(name: str, *, image_size: int | None = None) -> list[str]:
+def check_model(name: str, *, image_size: int | None = None, timeout: float | None = None) -> list[str]:
     """Check model ``name`` against the model contract: the name resolves without importing torch; it
-    builds with ``weights="none"``; it declares its preprocessing; it forwards at its input size; its
-    scoreable layers and penultimate layer are found; its head can be replaced by one unit; an unknown
-    model arg is one line."""
-    return _run(model_checks(name, image_size=image_size), f"model {name!r}")
+    builds with ``weights="none"`` (within ``timeout`` seconds, when given); it declares its preprocessing; it
+    forwards at its input size; its scoreable layers and penultimate layer are found; its head can be replaced
+    by one unit; an unknown model arg is one line."""
+    return _run(model_checks(name, image_size=image_size, timeout=timeout), f"model {name!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,12 +188,17 @@ def check_model(name: str, *, image_size: int | None = None) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 def benchmark_checks(name: str, *, data_root: str | Path | None = None, other_data_root: str | Path | None = None,
                      model: str = "torchvision:resnet18", benchmark_args: dict[str, Any] | None = None,
-                     limit: int | None = None, run: bool = True) -> list[tuple[str, Callable[[], None]]]:
-    """The checks of :func:`check_benchmark` (name, callable)."""
-    from .api import load_benchmark, plan
+                     limit: int | None = None, run: bool = True,
+                     timeout: float | None = None) -> list[tuple[str, Callable[[], None]]]:
+    """The checks of :func:`check_benchmark` (name, callable); ``timeout`` limits each call of the benchmark's
+    factory (seconds, None: no limit)."""
+    from .api import load_benchmark as _load_benchmark, plan
     from .benchmark import RunOptions
     from .errors import MemscoreError, OptionError
     from .pluginmanager import registry
+
+    def load_benchmark(name, **kw):
+        return _timed(f"benchmark {name!r}: its factory", timeout, _load_benchmark, name, **kw)
 
     bargs = dict(benchmark_args or {})
     entry, _ = registry().get("benchmark", name)
@@ -194,12 +239,22 @@ def benchmark_checks(name: str, *, data_root: str | Path | None = None, other_da
             if other is None:
                 continue
             cfg = load_benchmark(name, **{**bargs, a.name: other}).config()
-            if a.help.endswith("(speed only; not keyed)"):
+            if a.keyed is False or a.help.endswith("(speed only; not keyed)"):
                 continue
             assert cfg != base, f"{a.name}={other!r} leaves config() unchanged: a stale score would be served"
 
+    def no_data_root_is_one_line():
+        """Without --data-root a benchmark reads its default place, or says in one line which to give."""
+        opts = RunOptions(limit=limit, progress=False, device="cpu")
+        try:
+            plan(model, name, weights="none", benchmark_args=bargs, options=opts)
+        except MemscoreError as exc:
+            assert "\n" not in str(exc), "the error message spans several lines"
+            assert "--data-root" in str(exc) or "data fetch" in str(exc), f"it does not say what to give: {exc}"
+
     checks = [("declares_its_arguments", declares_its_arguments), ("bad_values_are_one_line", bad_values_are_one_line),
-              ("config_follows_every_argument", config_follows_every_argument)]
+              ("config_follows_every_argument", config_follows_every_argument),
+              ("no_data_root_is_one_line", no_data_root_is_one_line)]
     if data_root is None:
         return checks
 
@@ -257,13 +312,93 @@ def _another_value(a) -> Any:
 
 def check_benchmark(name: str, *, data_root: str | Path | None = None, other_data_root: str | Path | None = None,
                     model: str = "torchvision:resnet18", benchmark_args: dict[str, Any] | None = None,
-                    limit: int | None = None, run: bool = True) -> list[str]:
+                    limit: int | None = None, run: bool = True, timeout: float | None = None) -> list[str]:
     """Check benchmark ``name`` against the benchmark contract: declared arguments with help; bad values and
     unknown keys are one line; ``config()`` changes with every keyed argument; and with data: the run key
     changes with the data and ``--limit``, missing data is one line, the score records its data, round-trips
     through JSON and is served from the store the second time."""
     return _run(benchmark_checks(name, data_root=data_root, other_data_root=other_data_root, model=model,
-                                 benchmark_args=benchmark_args, limit=limit, run=run), f"benchmark {name!r}")
+                                 benchmark_args=benchmark_args, limit=limit, run=run, timeout=timeout),
+                f"benchmark {name!r}")
+
+
+def metric_checks(name: str, *, kind: str | None = None, data: tuple | None = None,
+                  **metric_args: Any) -> list[tuple[str, Callable[[], None]]]:
+    """The checks of :func:`check_metric`. ``kind`` is "regression" or "correlation" (default: the metric's
+    registry tag); a metric of another kind (a ceiling, neural predictivity) takes inputs of its own shape:
+    give them as ``data=(X, Y, folds)`` for the contract checks."""
+    import numpy as np
+
+    from .api import load_metric
+    from .metrics import Fold, FoldResult
+    from .pluginmanager import registry
+
+    entry, _ = registry().get("metric", name)
+    kind = kind or next((t for t in entry.tags if t in ("regression", "correlation")), None)
+    rng = np.random.default_rng(0)
+    n, d = 90, 12
+    X = rng.standard_normal((n, d))
+    y = X @ rng.standard_normal(d) + 0.05 * rng.standard_normal(n)
+    folds = [Fold(np.setdiff1d(np.arange(n), t), t) for t in np.array_split(rng.permutation(n), 3)]
+    if kind == "correlation":  # a correlation scores predictions (X) against the truth (y) on each fold's test rows
+        X = y + 0.1 * rng.standard_normal(n)
+    if data is not None:
+        X, y, folds = data
+    state: dict[str, Any] = {}
+
+    def loads_by_name():
+        state["metric"] = load_metric(name, **metric_args)
+        assert callable(state["metric"]), "the factory does not return a callable metric"
+
+    def one_result_per_fold():
+        out = state["metric"](X, y, folds)
+        assert isinstance(out, list) and len(out) == len(folds), "one FoldResult per fold is the contract"
+        assert all(isinstance(r, FoldResult) for r in out), "each result must be a memscore.metrics.FoldResult"
+        state["out"] = out
+
+    def deterministic():
+        again = state["metric"](X, y, folds)
+        for a, b in zip(state["out"], again):
+            assert np.array_equal(np.asarray(a.value), np.asarray(b.value), equal_nan=True)
+            if a.prediction is not None:
+                np.testing.assert_array_equal(a.prediction, b.prediction)
+
+    def recovers_planted_signal():
+        for f, r in zip(folds, state["out"]):
+            if kind == "regression":
+                assert r.prediction is not None and np.shape(r.prediction)[0] == len(f.test), \
+                    "a regression returns one prediction per test row"
+                rho = np.corrcoef(np.ravel(r.prediction), y[f.test])[0, 1]
+                assert rho > 0.9, f"predictions of a planted linear signal correlate only {rho:.2f} with it"
+            else:
+                assert r.value > 0.9, f"a correlation of near-equal vectors is {r.value:.2f}"
+        if kind == "correlation":
+            flipped = state["metric"](-X, y, folds)
+            assert all(r.value < -0.9 for r in flipped), "a reversed prediction does not correlate negatively"
+
+    def reads_only_its_test_rows():
+        if kind != "correlation":
+            return
+        X2 = X.copy()
+        X2[folds[0].train] = rng.standard_normal(len(folds[0].train))
+        assert state["metric"](X2, y, folds[:1])[0].value == state["out"][0].value, \
+            "a fold's value changed with rows outside its test part"
+
+    checks = [("loads_by_name", loads_by_name)]
+    if kind in ("regression", "correlation") or data is not None:
+        checks += [("one_result_per_fold", one_result_per_fold), ("deterministic", deterministic)]
+    if kind in ("regression", "correlation") and data is None:
+        checks += [("recovers_planted_signal", recovers_planted_signal),
+                   ("reads_only_its_test_rows", reads_only_its_test_rows)]
+    return checks
+
+
+def check_metric(name: str, *, kind: str | None = None, data: tuple | None = None, **metric_args: Any) -> list[str]:
+    """Check metric ``name`` against the metric contract (:mod:`memscore.metrics`): loaded by name with
+    ``metric_args``; ``metric(X, Y, folds)`` returns one ``FoldResult`` per fold, the same each time; a
+    regression predicts a planted linear signal on each fold's test rows, a correlation finds near-equal
+    vectors near 1, reversed ones near -1, and reads only the fold's test rows."""
+    return _run(metric_checks(name, kind=kind, data=data, **metric_args), f"metric {name!r}")
 
 
 def report(results: dict[str, list[str] | str]) -> str:

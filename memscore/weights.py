@@ -27,6 +27,13 @@ def apply_weights(model, weights, *, what: str | None = None):
     return model
 
 
+def local_default(entry_meta: dict | None) -> bool:
+    """Whether a model's default weights are a local file its plugin registered (a fine-tuned model: it
+    always runs with them, and building it downloads nothing), so a dry build uses them, not ``none``."""
+    meta = entry_meta or {}
+    return bool(meta.get("path")) or meta.get("source") == "finetuned"
+
+
 def weights_identity(weights: str | None, entry_meta: dict | None = None) -> str:
     """The weights as every key names them (run key, commitments, fine-tune identity): ``none``,
     ``default`` (``default:sha256=…`` for a model backed by a local file), or ``file:sha1=…`` of a local

@@ -197,7 +197,7 @@ def test_kill_9_of_the_driver_loses_nothing(data, reference, cache, tmp_path, ex
      "--benchmark-args nosuch: no benchmark of this sweep takes it"),
     (["--models", "tag:nosuchtag", "--benchmarks", "lamem-pls"], "--models tag:nosuchtag: no model has this tag"),
     (["--models", "cornet-z", "--benchmarks", "lamem-pls", "--data-root", "neural-it=/tmp"],
-     "'neural-it' is not a benchmark of this sweep"),
+     "this sweep (lamem-pls) reads no data set called 'neural-it'; the names it reads: lamem-pls, lamem"),
     (["--models", "cornet-z", "--benchmarks", "lamem-pls", "--executor", "slurm", "--slurm-time", "soon"],
      "--slurm-time soon"),
     (["--models", "@/nonexistent/models.txt", "--benchmarks", "lamem-pls"], "cannot read this list of names"),

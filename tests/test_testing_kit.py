@@ -136,3 +136,55 @@ def test_check_plugin_command():
     assert "ok     model cornet:z" in r.output
     r = CliRunner().invoke(main, ["check-plugin", "no-such-plugin"])
     assert r.exit_code == 1 and "neither an installed plugin" in r.output
+
+
+# -- metrics ---------------------------------------------------------------------------------------
+class _ReadsAllRows:
+    """A "correlation" that correlates every row, not the fold's test rows: leaks the train part."""
+
+    def __call__(self, X, Y, folds):
+        from scipy.stats import pearsonr
+
+        from memscore.metrics import FoldResult
+
+        return [FoldResult(value=float(pearsonr(X, Y)[0])) for _ in folds]
+
+
+class _OneResult:
+    def __call__(self, X, Y, folds):
+        from memscore.metrics import FoldResult
+
+        return [FoldResult(value=0.5)]
+
+
+class _MetricPlugin:
+    @hookimpl
+    def register_metrics(self, register):
+        register("kit-all-rows", _ReadsAllRows, tags=["correlation"])
+        register("kit-one-result", _OneResult, tags=["correlation"])
+
+
+@pytest.fixture
+def kit_metrics():
+    from memscore.pluginmanager import get_plugins
+
+    get_plugins(reload=True).add("kit-metrics", _MetricPlugin())
+    yield
+    get_plugins(reload=True)
+
+
+def test_the_builtin_metrics_meet_the_metric_contract():
+    from memscore.testing import check_metric
+
+    assert "recovers_planted_signal" in check_metric("pls", n_components=5)
+    for name in ("spearman", "pearson"):
+        assert "reads_only_its_test_rows" in check_metric(name)
+
+
+@pytest.mark.parametrize("name, broken", [("kit-all-rows", "reads_only_its_test_rows"),
+                                          ("kit-one-result", "one_result_per_fold")])
+def test_a_broken_metric_fails_naming_the_check(kit_metrics, name, broken):
+    from memscore.testing import check_metric
+
+    with pytest.raises(CheckFailed, match=broken):
+        check_metric(name)

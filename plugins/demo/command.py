@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 MARKER = "memscore-demo.json"
+LOCK = ".memscore-demo.lock"  # held while a demo runs in the folder: a second demo there waits for it
 MODELS = ("torchvision:resnet18", "torchvision:alexnet", "cornet-z")  # small, and all run at 64 px
 BENCHMARKS = ("lamem-pls", "neural-it", "lamem-it")
 N_IMAGES = 240
@@ -42,9 +43,17 @@ def _check_out(out: Path) -> None:
 
     if out.exists() and not out.is_dir():
         raise OptionError(f"--out {out}: is a file; give a new folder (or a previous demo folder)")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+    if out.is_dir() and any(p.name != LOCK for p in out.iterdir()) and not (out / MARKER).is_file():
         raise OptionError(f"--out {out}: folder is not empty and is not a memscore demo folder (no {MARKER}); "
                           f"give a new or empty folder")
+
+
+def _demo_lock(out: Path):
+    """One demo at a time in ``out``: a second one waits (saying once for whom) and then reuses what the
+    first built and stored. The lock dies with its process (``kill -9`` included)."""
+    from memscore.locks import file_lock
+
+    return file_lock(out / LOCK, f"the memscore demo in {out}")
 
 
 @contextlib.contextmanager
@@ -118,12 +127,18 @@ def demo(out, models, no_progress):
     """Try memscore in about a minute, with no download: builds a small LaMem-format data set and a small
     BrainIO neural data set with planted signal, scores three random-init models on lamem-pls, neural-it and
     lamem-it, and writes the leaderboard and the memorability-vs-IT figure (Fig. 2 of Harada & Sakai 2023)."""
-    from memscore.errors import MemscoreError
-
     out = out.expanduser().resolve()
     _check_out(out)
-    clock = _Clock()
     out.mkdir(parents=True, exist_ok=True)
+    with _demo_lock(out):
+        _check_out(out)  # again: what was there may have changed while another demo held the folder
+        _demo(out, models, no_progress)
+
+
+def _demo(out: Path, models: str, no_progress: bool) -> None:
+    from memscore.errors import MemscoreError
+
+    clock = _Clock()
     names = [m.strip() for m in models.split(",") if m.strip()]
     marker = {"what": "memscore demo", "models": names, "benchmarks": list(BENCHMARKS),
               "benchmark_args": BENCHMARK_ARGS, "n_images": N_IMAGES}

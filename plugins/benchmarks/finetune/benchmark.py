@@ -58,6 +58,7 @@ from memscore_plugins.benchmarks.lamem.benchmark import parse_splits
 # =============================================================================================
 class LamemFinetune(Benchmark):
     identifier = "lamem-finetune"
+    data_sets = ("lamem",)
     version = "1"
     description = "the paper's fine-tuning recipe on each LaMem split; Spearman rho on test_k"
     arguments = (
@@ -341,13 +342,17 @@ def _link(src: Path, dst: Path) -> None:
 def build_finetuned(name: str, weights: str | None = "default", device: str | None = None) -> Model:
     """The ``finetuned:<model>@lamem<k>`` resolver: base model (random init, no download) + one-unit
     head + the saved weights."""
-    if weights not in (None, "default"):
-        raise MemscoreError(f"finetuned:{name} carries its own weights; drop --weights {weights}")
     found = available_finetuned()
     if name not in found:
         from memscore.errors import UnknownNameError
 
         raise UnknownNameError("model", f"finetuned:{name}", [f"finetuned:{n}" for n in found])
+    if weights not in (None, "default"):
+        base = found[name].get("base_model") or "its base model"
+        what = "random init" if weights == "none" else "other weights"
+        raise MemscoreError(f"finetuned:{name} is a fine-tuned model: it always runs with its own fine-tuned weights "
+                            f"(a local file), so --weights {weights} ({what}) does not apply; leave --weights out, or "
+                            f"give --weights {weights} to the base model {base}")
     return load_finetuned_file(Path(found[name]["path"]), identifier=f"finetuned:{name}", device=device)
 
 

@@ -104,17 +104,17 @@ def check_out(out: Path) -> Path | None:
 
 def _write_csv(rows, out: Path | None, tmp: Path | None) -> None:
     """Write ``rows`` to stdout, or to ``out`` atomically through ``tmp`` (direct for a FIFO/device)."""
-    import csv
-
     from memscore.errors import MemscoreError
+    from memscore.safetext import write_csv
 
     if out is None:
-        csv.writer(sys.stdout).writerows(rows)
+        write_csv(sys.stdout, rows)
         return
     dest = tmp if tmp is not None else out
     try:
-        with open(dest, "w", newline="") as handle:
-            csv.writer(handle).writerows(rows)
+        # surrogateescape: a file name that is not UTF-8 is written as its own bytes (as on stdout), not a crash
+        with open(dest, "w", newline="", errors="surrogateescape") as handle:
+            write_csv(handle, rows)
             if tmp is not None:
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -16,7 +16,6 @@ from memscore.benchmark import RunOptions
 from memscore.errors import OptionError
 from memscore.fingerprint import DataInfo, digest
 from memscore.layerwise import Context, LayerBenchmark
-from memscore.model import MIN_UNITS
 from memscore.stimuli import Stimuli
 
 
@@ -41,29 +40,16 @@ def parse_splits(splits: Any) -> list[int]:
 
 class LamemPLS(LayerBenchmark):
     identifier = "lamem-pls"
+    data_sets = ("lamem",)
     version = "1"
     arguments = (
         Arg("splits", parse_splits, "1,2,3,4,5", "LaMem splits to average over", expect="split numbers 1..5, e.g. 1,3"),
         Arg("n_components", int, 25, "PLS components", min=1),
         *LayerBenchmark.arguments,
-        Arg("regression", str, "pls", "regression metric, by name (any registered regression metric)"),
-        Arg("correlation", str, "spearman", "correlation metric, by name"),
+        Arg("regression", str, "pls", "regression metric, by name (any registered regression metric)",
+            keyed="changed"),
+        Arg("correlation", str, "spearman", "correlation metric, by name", keyed="changed"),
     )
-
-    def __init__(self, splits: Any = "1,2,3,4,5", n_components: int = 25, pca: int = 1000,
-                 reference: str | None = None, reference_size: int = 1000, min_units: int = MIN_UNITS,
-                 layers: Any = None, image_size: int | None = None, regression: str = "pls",
-                 correlation: str = "spearman"):
-        super().__init__(pca=pca, reference=reference, reference_size=reference_size, min_units=min_units,
-                         layers=layers, image_size=image_size)
-        self.splits = splits if isinstance(splits, list) else parse_splits(splits)
-        self.n_components = int(n_components)
-        self.regression, self.correlation = regression, correlation
-
-    def config(self) -> dict[str, Any]:
-        return {"splits": self.splits, "n_components": self.n_components, **self.engine_config(),
-                **({"regression": self.regression} if self.regression != "pls" else {}),
-                **({"correlation": self.correlation} if self.correlation != "spearman" else {})}
 
     # -- data ----------------------------------------------------------------------------------
     def load(self, options: RunOptions):

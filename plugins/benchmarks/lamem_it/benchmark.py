@@ -14,7 +14,7 @@ from typing import Any
 from memscore.arguments import Arg
 from memscore.benchmark import RunOptions
 from memscore.fingerprint import DataInfo, digest
-from memscore.model import MIN_UNITS, Model
+from memscore.model import Model
 from memscore.scores import Score
 
 from memscore_plugins.benchmarks.lamem.benchmark import LamemPLS
@@ -31,34 +31,27 @@ def _folder(value: Any) -> str:
 class LamemIT(LamemPLS):
     identifier = "lamem-it"
     version = "1"
+    data_sets = ("lamem",)  # and the neural data set, asked for by name (neural_options)
     region = "IT"
     run_after = ("neural-it", "lamem-pls")  # in a sweep: the commitment first, then every LaMem layer at once
     forwards = {"neural_": "neural-it"}  # neural_<key> is neural-it's <key>
     arguments = (
         *(a for a in LamemPLS.arguments if a.name != "layers"),
-        Arg("neural_data_root", _folder, None, "folder of the neural data set (default: as for neural-it)",
-            expect="a folder"),
-        *(dataclasses.replace(a, name=f"neural_{a.name}", help=f"neural-it's {a.name}: {a.help}")
+        Arg("neural_data_root", _folder, None, "folder of the neural data set, forwarded from neural-it in a "
+            "sweep (or give --data-root majajhong2015=PATH)", expect="a folder", keyed=False),
+        *(dataclasses.replace(a, name=f"neural_{a.name}", help=f"neural-it's {a.name}: {a.help}", keyed=False)
           for a in NeuralBenchmark.arguments if a.name != "region"),
-    )
+    )  # the neural_* arguments are keyed as neural-it's config (neural_args), where they take effect
 
-    def __init__(self, splits: Any = "1,2,3,4,5", n_components: int = 25, pca: int = 1000,
-                 reference: str | None = None, reference_size: int = 1000, min_units: int = MIN_UNITS,
-                 image_size: int | None = None, neural_data_root: str | None = None, regression: str = "pls",
-                 correlation: str = "spearman", **neural: Any):
+    def __init__(self, **args: Any):
         """``neural_<key>=value`` passes ``<key>=value`` to `neural-it` (e.g. ``neural_dataset=PATH.json``)."""
-        super().__init__(splits=splits, n_components=n_components, pca=pca, reference=reference,
-                         reference_size=reference_size, min_units=min_units, layers=None, image_size=image_size,
-                         regression=regression, correlation=correlation)
-        self.neural_data_root = neural_data_root
-        self._neural = {k[len("neural_"):]: v for k, v in neural.items()}
+        self._neural = {k[len("neural_"):]: v for k, v in args.items()
+                        if k.startswith("neural_") and k != "neural_data_root"}
         self._neural_bench: NeuralBenchmark | None = None
+        super().__init__(**args)
 
     def config(self) -> dict[str, Any]:
-        cfg = super().config()
-        cfg.pop("layers", None)
-        cfg.update({"region": self.region, "neural_args": self.neural_bench().config()})
-        return cfg
+        return {**super().config(), "region": self.region, "neural_args": self.neural_bench().config()}
 
     def neural_args(self) -> dict[str, Any]:
         return dict(self._neural)
@@ -72,10 +65,13 @@ class LamemIT(LamemPLS):
         return self._neural_bench
 
     def neural_options(self, options: RunOptions) -> RunOptions:
-        """The run's options, but the whole neural data set at its own root."""
-        return dataclasses.replace(
+        """The run's options, but the whole neural data set at its own root: ``--data-root NAME=PATH`` named
+        after `neural-it` or its data set (``majajhong2015``, a manifest's identifier), else the forwarded
+        ``neural_data_root`` argument, else the data set's default place — never the unnamed LaMem root."""
+        base = dataclasses.replace(
             options, limit=None, extra={},
             data_root=Path(self.neural_data_root).expanduser() if self.neural_data_root else None)
+        return base.for_benchmark(self.neural_bench())
 
     def data(self, options: RunOptions) -> DataInfo:
         lamem = super().data(options)

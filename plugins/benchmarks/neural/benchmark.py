@@ -130,13 +130,45 @@ class NeuralBenchmark(LayerBenchmark):
                 **({"regression": self.regression} if self.regression != "pls" else {})}
 
     # -- data ----------------------------------------------------------------------------------
+    @property
+    def data_sets(self) -> tuple[str, ...]:
+        """``--data-root NAME=PATH`` names of the recordings: the built-in data set's key (majajhong2015,
+        freemanziemba2013) or the manifest's identifier."""
+        from memscore_plugins.benchmarks.neural.data import DATASETS, manifest_identifier, spec_for_region
+
+        ds = self.dataset
+        if ds and (ds.endswith(".json") or Path(ds).expanduser().is_file()):
+            return (manifest_identifier(ds),)
+        spec = DATASETS.get(ds) if ds else spec_for_region(self.region)
+        return (spec.key,) if spec is not None else ()
+
+    def where(self, options: RunOptions) -> tuple[str | None, Path | None]:
+        """(dataset, folder) to read: ``dataset=`` as given; else a JSON manifest given as the root (named
+        after this benchmark or its data set, or unnamed), or as ``NAME=PATH.json`` where NAME is the
+        manifest's own identifier; else the built-in data set in the resolved folder."""
+        from memscore_plugins.benchmarks.neural.data import manifest_identifier
+
+        root = options.data_root
+        if self.dataset:
+            return self.dataset, root
+        if root is not None and Path(root).suffix.lower() == ".json":
+            return str(root), None
+        if root is None:
+            for name, path in options.data_roots.items():
+                if path.suffix.lower() == ".json" and path.is_file() and \
+                        manifest_identifier(path).lower() == name.lower():
+                    options.data_roots.claim(name)
+                    return str(path), None
+        return None, root
+
     def load(self, options: RunOptions):
         """The region's data, its sites with missing responses, and the ceiling (model-independent: a bad
         ceiling fails before any model runs)."""
         from memscore.metrics import load_metric_for, shuffle_split, summarize
         from memscore_plugins.benchmarks.neural.data import load_region
 
-        data = load_region(self.region, data_root=options.data_root, dataset=self.dataset, source=self.source,
+        dataset, root = self.where(options)
+        data = load_region(self.region, data_root=root, dataset=dataset, source=self.source,
                            time_window=self.time_window, stratification=self.stratification)
         if options.limit:
             data = data.subset(min(int(options.limit), len(data)))

@@ -91,16 +91,29 @@ class DataSpec:
              "regions": ["V4", "IT"], "visual_degrees": 8, "time_window": [70, 170],
              "stratification": "object_name", "sha1": {"assy.nc": "<hex>"}}
         """
+        from memscore.images import path_kind
+
         path = Path(path).expanduser()
+        kind = path_kind(path)
+        if kind == "missing":
+            raise DataError(f"data set manifest {path} does not exist; check the path (dataset=PATH.json, or "
+                            f"`memscore data check PATH.json`)")
+        if kind != "file":  # a folder, a FIFO or a device (which would block or never end) is never read
+            raise DataError(f"data set manifest {path} is {kind}, not a JSON file; give the manifest's path")
         try:
             d = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise DataError(f"data set manifest {path} does not exist; check the dataset= path") from None
+        except OSError as e:
+            raise DataError(f"cannot read data set manifest {path} ({e.strerror or e}); "
+                            f"check its permissions") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise DataError(f"data set manifest {path} is not valid JSON ({e}); fix the file") from None
+        if not isinstance(d, dict):
+            raise DataError(f"data set manifest {path} holds a JSON {type(d).__name__}, not an object of fields; "
+                            f"see docs/neural.md for the fields")
         missing = [k for k in ("assembly", "stimulus_set", "regions", "visual_degrees") if k not in d]
         if missing:
             raise DataError(f"data set manifest {path} lacks {', '.join(missing)}; see docs/neural.md for the fields")
+        _check_manifest(path, d)
         sha = d.get("sha1") or {}
         f = lambda name: FileSpec(name, None, sha.get(name)) if name else None  # noqa: E731
         window = d.get("time_window") or (-np.inf, np.inf)
@@ -110,6 +123,48 @@ class DataSpec:
                    time_window=(float(window[0]), float(window[1])),
                    stratification=d.get("stratification", "object_name"), stimuli_dir=d.get("stimuli_dir"),
                    trials=int(d.get("trials", 1)), description=d.get("description", ""), root=path.parent)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
+def _text(v: Any) -> bool:
+    return isinstance(v, str) and bool(v.strip())
+
+
+#: manifest field -> (what it must be, test); the optional ones may also be null
+_MANIFEST_FIELDS: dict[str, tuple[str, Any]] = {
+    "identifier": ("a string", _text),
+    "assembly": ("a file name (string)", _text),
+    "stimulus_set": ("a file name (string)", _text),
+    "stimuli_zip": ("a file name (string)", _text),
+    "stimuli_dir": ("a folder name (string)", _text),
+    "regions": ("a non-empty list of region names (strings), e.g. [\"V4\", \"IT\"]",
+                lambda v: isinstance(v, list) and bool(v) and all(_text(r) for r in v)),
+    "visual_degrees": ("a number of degrees > 0 (e.g. 8)", lambda v: _number(v) and v > 0),
+    "time_window": ("a list [start, end] of two numbers (ms) with start < end, e.g. [70, 170]",
+                    lambda v: isinstance(v, list) and len(v) == 2 and all(_number(x) for x in v) and v[0] < v[1]),
+    "stratification": ("a coordinate name (string)", _text),
+    "trials": ("a whole number >= 1", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+    "description": ("a string", lambda v: isinstance(v, str)),
+    "sha1": ("an object {file name: SHA-1 hex string}",
+             lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values())),
+}
+_REQUIRED = ("assembly", "stimulus_set", "regions", "visual_degrees")
+
+
+def _check_manifest(path: Path, d: dict) -> None:
+    """One line naming the manifest, the field and what it must be, for the first field of the wrong type or
+    out of range (read before any data file is opened)."""
+    from memscore.images import shorten
+
+    for name, (want, ok) in _MANIFEST_FIELDS.items():
+        if name not in d or (d[name] is None and name not in _REQUIRED):
+            continue
+        if not ok(d[name]):
+            got = shorten(json.dumps(d[name]), 60)
+            raise DataError(f"data set manifest {path}: field {name!r} must be {want}, not {got}; fix the file")
 
 
 DATASETS: dict[str, DataSpec] = {
@@ -153,6 +208,18 @@ REGIONS = {"V1": "FreemanZiemba2013.public", "V2": "FreemanZiemba2013.public",
 
 def spec_for_region(region: str) -> DataSpec:
     return DATASETS[REGIONS[region.upper()]]
+
+
+def manifest_identifier(path: str | os.PathLike) -> str:
+    """The identifier a manifest gives itself (its file name's stem when it gives none or cannot be read:
+    reading it properly, with one-line errors, is :meth:`DataSpec.from_manifest`'s job)."""
+    path = Path(path).expanduser()
+    try:
+        d = json.loads(path.read_text())
+        ident = d.get("identifier") if isinstance(d, dict) else None
+    except (OSError, ValueError):
+        ident = None
+    return ident if isinstance(ident, str) and ident else path.stem
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,6 +480,13 @@ class NeuralDataset:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.root)!r})"
 
+    @classmethod
+    def from_manifest(cls, path: str | os.PathLike) -> "NeuralDataset":
+        """The data set a JSON manifest describes (its files relative to the manifest), for ``memscore data
+        check MANIFEST.json``."""
+        spec = DataSpec.from_manifest(path)
+        return NeuralDataset(spec.root, spec=spec)
+
     @property
     def _fix(self) -> str:
         if self.spec.assembly.url:
@@ -430,8 +504,8 @@ class NeuralDataset:
         p = self.find(f)
         if p is None:
             raise DataError(f"{self.spec.identifier}: {f.name} is not in {self.root}; "
-                            + (f"run `memscore data fetch {self.spec.key}` or point --data-root at the folder "
-                               f"that holds it" if f.url else "fix the manifest or the folder"))
+                            + (f"run `memscore data fetch {self.spec.key}` or give the folder that holds it as "
+                               f"--data-root {self.spec.key}=PATH" if f.url else "fix the manifest or the folder"))
         return p
 
     def images_dir(self, csv_path: Path) -> Path:
@@ -507,8 +581,7 @@ class NeuralDataset:
                 files[f.name] = "not needed (images unpacked)"
                 continue
             if p is None:
-                raise DataError(f"{self.spec.identifier}: {f.name} is not in {self.root}; run `memscore data fetch "
-                                f"{self.spec.key}` or point --data-root at the folder that holds it")
+                self.path(f)  # the one-line error: fetch a built-in data set, fix a manifest's folder
             files[f.name] = "sha1 ok" if verify(p, f.sha1, fix=self._fix) else "present (no checksum known)"
         report: dict[str, Any] = {"root": str(self.root), "data set": self.spec.identifier, "files": files}
         regions = {}

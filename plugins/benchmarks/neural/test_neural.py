@@ -73,6 +73,38 @@ def test_commitments_planted_layers_ceiling_and_lamem_it(neural, tmp_path):
     assert hit is not None and hit.layer == c["layer"] and hit.from_store
 
 
+def test_lamem_it_takes_each_data_set_by_name(neural, tmp_path):
+    """`--data-root lamem=PATH --data-root <neural name>=PATH`: each data set by its name, the same numbers as
+    the argument route; an unnamed LaMem root never stands in for the recordings, and the error says which
+    NAME=PATH to give; a NAME no data set of the run has is one line listing the names it reads."""
+    from click.testing import CliRunner
+
+    from memscore.api import score
+    from memscore.cli import main
+
+    lamem = build_lamem(tmp_path / "lamem", 60, image_size=48)
+    ident = json.loads(neural["manifest"].read_text())["identifier"]
+    args = {"splits": "1,2", "image_size": SIZE, "neural_image_size": SIZE, "neural_layers": "layer3.0+avgpool"}
+    kv = ",".join(f"{k}={v}" for k, v in args.items())
+    r = CliRunner().invoke(main, ["score", "-m", MODEL, "-b", "lamem-it", "--weights", "none", "--device", "cpu",
+                                  "--no-progress", "--format", "json", "--data-root", f"lamem={lamem}",
+                                  "--data-root", f"{ident}={neural['manifest']}", "--benchmark-args", kv])
+    assert r.exit_code == 0, r.output
+    named = json.loads(r.stdout)
+    by_arg = score(MODEL, "lamem-it", weights="none", data_root=lamem, progress=False, device="cpu",
+                   benchmark_args={**args, "neural_dataset": str(neural["manifest"])})
+    assert named["value"] == by_arg.value and named["meta"]["layer"] == by_arg.meta["layer"]
+    assert named["meta"]["data"]["fingerprint"] == by_arg.meta["data"]["fingerprint"]
+
+    for argv, says in (([f"{lamem}"], "--data-root majajhong2015=PATH"),
+                       ([f"lamem={lamem}", f"bogus={tmp_path}"], "reads no data set called 'bogus'")):
+        r = CliRunner().invoke(main, ["score", "-m", MODEL, "-b", "lamem-it", "--weights", "none",
+                                      *[a for root in argv for a in ("--data-root", root)], "--benchmark-args", kv])
+        lines = r.output.strip().splitlines()
+        assert r.exit_code in (1, 2) and len(lines) == 1 and says in lines[0], r.output
+    assert "lamem-it, lamem, neural-it, majajhong2015" in lines[0]
+
+
 def test_metric_equals_plain_sklearn_scipy_reference():
     from scipy.stats import pearsonr
     from sklearn.cross_decomposition import PLSRegression

@@ -114,7 +114,7 @@ def predictivity_layers(features: dict[str, np.ndarray] | Sequence[np.ndarray], 
                         cv: Sequence[tuple[np.ndarray, np.ndarray]], *, n_components: int = 25,
                         device=None) -> list[Predictivity]:
     """:func:`predictivity` of several feature sets (layers) on the same splits."""
-    from memscore_plugins.metrics.pls.pls import Fold
+    from memscore_plugins.metrics.pls.pls import FitFold
     from memscore_plugins.metrics.pls.pls import fit_predict
 
     Y = np.asarray(responses, dtype=np.float64)
@@ -123,7 +123,7 @@ def predictivity_layers(features: dict[str, np.ndarray] | Sequence[np.ndarray], 
     if not np.isfinite(Y).all():
         bad = int((~np.isfinite(Y)).any(axis=0).sum())
         raise ValueError(f"responses have NaN for {bad} sites; drop those sites first")
-    folds = [Fold(train=tr, y_train=Y[tr], test=te) for tr, te in cv]
+    folds = [FitFold(train=tr, y_train=Y[tr], test=te) for tr, te in cv]
     out = []
     for X in (features.values() if isinstance(features, dict) else features):
         preds = fit_predict(np.asarray(X), folds, n_components=n_components, device=device)

@@ -38,7 +38,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-__all__ = ["Fold", "PLSRegression", "PLSMetric", "fit_predict"]
+__all__ = ["FitFold", "PLSRegression", "PLSMetric", "fit_predict"]
 
 METHODS = ("auto", "gram", "kernel", "direct")
 #: largest p×p (gram) or N×N (kernel) cross-product matrix "auto" will allocate, in bytes
@@ -58,8 +58,9 @@ _MIN_THREADED_ELEMENTS = 2**21
 
 
 @dataclass
-class Fold:
-    """One train/test split: rows ``train`` of X with targets ``y_train`` fit, rows ``test`` are predicted."""
+class FitFold:
+    """One fit of :func:`fit_predict`: rows ``train`` of X with targets ``y_train`` fit, rows ``test`` are predicted
+    (the metric contract's :class:`memscore.metrics.Fold` with its train targets)."""
 
     train: np.ndarray
     y_train: np.ndarray
@@ -138,7 +139,7 @@ def _targets(y, n: int, what: str, dtype, device) -> tuple[torch.Tensor, torch.T
     return torch.as_tensor(yc, **to), torch.as_tensor(y_mean, **to), one_d
 
 
-def _tasks(X: torch.Tensor, folds: Sequence[Fold]) -> list[_Task]:
+def _tasks(X: torch.Tensor, folds: Sequence[FitFold]) -> list[_Task]:
     N = X.shape[0]
     tasks = []
     for i, fold in enumerate(folds):
@@ -478,7 +479,7 @@ def _shape(pred: torch.Tensor, t: _Task) -> np.ndarray:
     return out.ravel() if t.one_d else out
 
 
-def fit_predict(X, folds: Sequence[Fold], n_components: int = 25, device=None, *, max_iter: int = 500,
+def fit_predict(X, folds: Sequence[FitFold], n_components: int = 25, device=None, *, max_iter: int = 500,
                 tol: float = 1e-6, method: str = "auto", dtype: torch.dtype = torch.float64) -> list[np.ndarray]:
     """Fit PLS on each fold's training rows of X (one layer, N × p) and predict its test rows.
 
@@ -593,7 +594,7 @@ class PLSMetric:
     def __call__(self, X, Y, folds) -> list:
         from memscore.metrics import FoldResult, fold_targets
 
-        inner = [Fold(train=np.asarray(f.train), y_train=fold_targets(Y, k)[np.asarray(f.train)],
+        inner = [FitFold(train=np.asarray(f.train), y_train=fold_targets(Y, k)[np.asarray(f.train)],
                       test=np.asarray(f.test)) for k, f in enumerate(folds)]
         preds = fit_predict(X, inner, n_components=self.n_components, device=self.device)
         return [FoldResult(prediction=p) for p in preds]

@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.cross_decomposition import PLSRegression as SkPLS
 
-from memscore_plugins.metrics.pls.pls import Fold
+from memscore_plugins.metrics.pls.pls import FitFold
 from memscore_plugins.metrics.pls.pls import PLSMetric
 from memscore_plugins.metrics.pls.pls import PLSRegression
 from memscore_plugins.metrics.pls.pls import fit_predict
@@ -66,7 +66,7 @@ def make_folds(X, rng, n_folds=4, n_train=150, m=1):
         train, test = np.sort(perm[:n_train]), perm[n_train:]
         shape = (n_train,) if m == 1 else (n_train, m)
         y = X[train, i % X.shape[1]] + rng.standard_normal(shape) if m == 1 else rng.standard_normal(shape)
-        folds.append(Fold(train, y, test))
+        folds.append(FitFold(train, y, test))
     return folds
 
 
@@ -85,9 +85,9 @@ def test_fit_predict_matches_sklearn_per_fold(method, N, p, atoms, monkeypatch):
     folds += make_folds(X, rng, n_folds=2, n_train=n_train, m=6)
     folds += make_folds(X, rng, n_folds=1, n_train=n_train, m=40)  # many targets: predicted fold by fold
     same_rows = folds[0].train
-    folds.append(Fold(same_rows, rng.standard_normal(len(same_rows)), folds[0].test))  # same rows, other targets
-    folds.append(Fold(np.arange(N), rng.standard_normal(N), np.arange(10)))  # trains on every row
-    folds.append(Fold(rng.permutation(N)[:20], rng.standard_normal(20), np.arange(N)))  # small train set
+    folds.append(FitFold(same_rows, rng.standard_normal(len(same_rows)), folds[0].test))  # same rows, other targets
+    folds.append(FitFold(np.arange(N), rng.standard_normal(N), np.arange(10)))  # trains on every row
+    folds.append(FitFold(rng.permutation(N)[:20], rng.standard_normal(20), np.arange(N)))  # small train set
     preds = fit_predict(X, folds, n_components=8, method=method)
     assert len(preds) == len(folds)
     for got, f in zip(preds, folds):
@@ -114,7 +114,7 @@ def test_float32_and_torch_inputs():
     assert rel_diff(PLSRegression(5).fit(X32, y).predict(Xt32), ref) < RTOL
     got = PLSRegression(5).fit(torch.from_numpy(X32), torch.from_numpy(y)).predict(torch.from_numpy(Xt32))
     assert rel_diff(got, ref) < RTOL
-    folds = [Fold(np.arange(150), y, np.arange(150))]
+    folds = [FitFold(np.arange(150), y, np.arange(150))]
     [got] = fit_predict(torch.from_numpy(np.vstack([X32])), folds, n_components=5)
     assert rel_diff(got, sk_predict(X32, y, X32, 5)) < RTOL
 
@@ -145,7 +145,7 @@ def test_components_beyond_rank_are_dropped(method):
         got = PLSRegression(15, method=method).fit(X, y).predict(X_test)
     assert caught[0].filename == __file__  # the warning points at the caller's line, not into pls.py
     with pytest.warns(RuntimeWarning, match="rank 6") as caught:
-        fit_predict(X, [Fold(np.arange(100), y, np.arange(5))], n_components=15, method=method)
+        fit_predict(X, [FitFold(np.arange(100), y, np.arange(5))], n_components=15, method=method)
     assert caught[0].filename == __file__
     assert np.isfinite(got).all()
     # sklearn is defined up to the rank (beyond it, it divides by rounding noise)
@@ -174,15 +174,15 @@ def test_bad_input_raises_clear_errors():
     with pytest.raises(ValueError, match="not fitted"):
         PLSRegression(3).predict(X)
     for method in FORMS:  # a NaN in a row that only a test set uses
-        folds = [Fold(np.arange(40), y[:40], np.arange(40, 50))]
+        folds = [FitFold(np.arange(40), y[:40], np.arange(40, 50))]
         with pytest.raises(ValueError, match="NaN"):
             fit_predict(bad[::-1].copy(), folds, n_components=3, method=method)
     with pytest.raises(ValueError, match="out of range"):
-        fit_predict(X, [Fold(np.arange(40) + 20, y[:40], np.arange(5))])
+        fit_predict(X, [FitFold(np.arange(40) + 20, y[:40], np.arange(5))])
     with pytest.raises(ValueError, match="repeat"):
-        fit_predict(X, [Fold(np.r_[0, np.arange(39)], y[:40], np.arange(5))])
+        fit_predict(X, [FitFold(np.r_[0, np.arange(39)], y[:40], np.arange(5))])
     with pytest.raises(ValueError, match="method"):
-        fit_predict(X, [Fold(np.arange(40), y[:40], np.arange(5))], method="svd")
+        fit_predict(X, [FitFold(np.arange(40), y[:40], np.arange(5))], method="svd")
 
 
 def test_registered_metric():
@@ -222,6 +222,6 @@ def test_cuda_matches_sklearn():
     for method in FORMS:
         got = PLSRegression(10, device="cuda", method=method).fit(X, y).predict(X_test)
         assert rel_diff(got, ref) < RTOL
-    folds = [Fold(np.arange(250), y[:250], np.arange(250, 300))]
+    folds = [FitFold(np.arange(250), y[:250], np.arange(250, 300))]
     [got] = fit_predict(torch.from_numpy(X).cuda(), folds, n_components=10)
     assert rel_diff(got, sk_predict(X[:250], y[:250], X[250:], 10)) < RTOL
