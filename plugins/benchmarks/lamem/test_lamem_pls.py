@@ -22,6 +22,11 @@ from test_activations import full_activations
 N_IMAGES = 400
 SIZE = 48
 
+#: layers from every stage: PCA-reduced (> 1000 units), below it (avgpool 512, fc 1000), a BatchNorm, a
+#: downsampling branch, an in-place ReLU that ends a block (the reference pipeline is the same for each)
+REFERENCE_LAYERS = ["conv1", "layer1.0.relu", "layer2.0.downsample.1", "layer3.1.bn2", "layer4.1.relu", "avgpool",
+                    "fc"]
+
 
 @pytest.fixture(scope="module")
 def lamem(tmp_path_factory):
@@ -52,14 +57,14 @@ def test_planted_signal_is_recovered(lamem):
 
 
 def test_shuffled_scores_give_no_signal(lamem_shuffled):
-    s = run(lamem_shuffled)
+    s = run(lamem_shuffled, bargs={"layers": "+".join(REFERENCE_LAYERS)})  # a layer of every stage
     assert abs(s.value) < 0.2, s.summary()
 
 
 def test_per_layer_scores_equal_plain_reference_pipeline(lamem):
     from memscore_plugins.benchmarks.lamem.data import LaMem
 
-    s = run(lamem, bargs={"splits": "1,2"})
+    s = run(lamem, bargs={"splits": "1,2", "layers": "+".join(REFERENCE_LAYERS)})
     torch.manual_seed(0)  # load_model seeds with the run's seed (0): the same random weights
     model = memscore.load_model("resnet18", weights="none")
     data = LaMem(lamem)
@@ -68,7 +73,8 @@ def test_per_layer_scores_equal_plain_reference_pipeline(lamem):
     from memscore.stimuli import Stimuli
 
     stimuli = Stimuli.from_paths([lamem / "images" / n for n in names], names)
-    layers = model.layers(image_size=SIZE)
+    layers = REFERENCE_LAYERS
+    assert [r["layer"] for r in s.layers] == layers
     full = full_activations(model, stimuli, layers)
     row = {n: i for i, n in enumerate(names)}
     ours = {r["layer"]: r["splits"] for r in s.layers}
@@ -103,16 +109,16 @@ def test_limit_and_cli_json(lamem):
 
 
 def test_bad_benchmark_args_are_one_line(lamem):
-    proc = subprocess.run([sys.executable, "-m", "memscore.cli", "score", "-m", "resnet18", "-b", "lamem-pls",
-                           "--weights", "none", "--data-root", str(lamem), "--benchmark-args", "epochs=3"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0
-    assert "unknown key 'epochs'" in proc.stderr and "splits" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "memscore.cli", "score", "-m", "resnet18", "-b", "lamem-pls",
-                           "--weights", "none", "--data-root", str(lamem), "--benchmark-args", "splits=7"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 2 and "splits=7" in proc.stderr
+    from click.testing import CliRunner
+
+    from memscore.cli import main
+
+    base = ["score", "-m", "resnet18", "-b", "lamem-pls", "--weights", "none", "--data-root", str(lamem)]
+    r = CliRunner().invoke(main, [*base, "--benchmark-args", "epochs=3"])
+    assert r.exit_code == 2 and r.stderr.strip().count("\n") == 0
+    assert "unknown key 'epochs'" in r.stderr and "splits" in r.stderr
+    r = CliRunner().invoke(main, [*base, "--benchmark-args", "splits=7"])
+    assert r.exit_code == 2 and "splits=7" in r.stderr
 
 
 def test_skip_bad_images_drops_them_from_every_split(tmp_path):
