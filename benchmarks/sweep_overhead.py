@@ -81,7 +81,7 @@ def _noop(i: int) -> int:
 def slurm(base: Path, models, lamem, manifest, inline_s: float) -> dict:
     import submitit
 
-    from memscore.sweep import SlurmExecutor
+    from memscore.jobs import SlurmExecutor
     from slurm_cluster import slurm_available, start_cluster
 
     why = slurm_available()

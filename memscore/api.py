@@ -15,7 +15,7 @@ from .options import check_kwargs
 from .pluginmanager import get_plugins, registry
 from .registry import Entry
 from .scores import Score
-from .record import KEY_VERSION, key_of
+from .record import key_of
 from .store import ResultStore, open_store
 from .weights import weights_identity
 

@@ -25,7 +25,6 @@ plot) and ``figures/<id>.html`` (layer-by-layer scatter of benchmark x against y
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import html
 import json

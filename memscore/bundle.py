@@ -81,7 +81,7 @@ def make_bundle(out: Path | str, scores: Iterable[Score], *, command: list[str] 
                 force: bool = False, runs_dir: Path | None = None) -> Path:
     """Write the bundle ``out`` (a zip) of ``scores`` (stored runs) atomically; an existing ``out`` is
     replaced only with ``force``. Returns ``out``."""
-    from .api import KEY_VERSION
+    from .record import KEY_VERSION
 
     out = Path(out).expanduser()
     if out.is_dir():

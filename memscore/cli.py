@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .cli_options import data_root_option, run_options
+from .commands.common import _f, _table
+from .commands.options import data_root_option, run_options
 from .errors import MemscoreError
 
 KIND_CHOICES = ["models", "benchmarks", "metrics", "datasets"]
@@ -216,201 +217,6 @@ def score(model, benchmark, weights, model_args, benchmark_args, data_roots, dev
         _table(cols, [[_f(r.get(c)) for c in cols] for r in result.splits])
 
 
-@main.command()
-@click.option("--model", "-m", help="only this model")
-@click.option("--benchmark", "-b", help="only this benchmark")
-@click.option("--history", is_flag=True, help="include superseded (--force) results")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
-              show_default=True)
-def results(model, benchmark, history, fmt):
-    """List stored scores."""
-    from .store import ResultStore
-
-    scores = ResultStore().query(model, benchmark, all_versions=history)
-    if fmt == "json":
-        click.echo(json.dumps([s.to_dict() for s in scores], indent=1))
-        return
-
-    def data_short(meta) -> str:  # the first 10 hex digits of the data fingerprint ('' for older rows)
-        data = meta.get("data") if isinstance(meta, dict) else None
-        fp = data.get("fingerprint") if isinstance(data, dict) else None
-        return fp[:10] if isinstance(fp, str) else ""
-
-    header = ["model", "benchmark", "version", "value", "error", "layer", "weights", "data", "created"]
-    rows = [(s.model, s.benchmark, s.benchmark_version, _f(s.value), _f(s.error), s.meta.get("layer", ""),
-             s.meta.get("weights", ""), data_short(s.meta), _when(s.meta.get("created"))) for s in scores]
-    if fmt == "csv":
-        from .safetext import write_csv
-
-        write_csv(sys.stdout, [header, *rows])
-    elif fmt == "markdown":
-        from .safetext import md_cell
-
-        click.echo("| " + " | ".join(header) + " |")
-        click.echo("|" + "---|" * len(header))
-        for r in rows:
-            click.echo("| " + " | ".join(md_cell(c) for c in r) + " |")
-    else:
-        _table(header, rows)
-
-
-@main.command()
-@click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--rebuild", is_flag=True,
-              help="rebuild the results database from the run files in $MEMSCORE_HOME/runs (the old database "
-                   "is moved aside, never deleted); then merge FOLDERS, if given")
-def collect(folders, rebuild):
-    """Merge per-run JSON result files (e.g. from cluster jobs) into the results database."""
-    from .store import ResultStore
-
-    skipped = []
-
-    def on_skip(path, why):
-        skipped.append(path)
-        click.echo(f"skipped {path}: {why}", err=True)
-
-    store = ResultStore()
-    if rebuild:
-        report = store.rebuild(on_skip=on_skip)
-        if report["moved_to"] is not None:
-            click.echo(f"moved the old database aside to {report['moved_to']}")
-        salvaged = f" (wrote {report['salvaged']} run files for rows only the old database held)" \
-            if report["salvaged"] else ""
-        click.echo(f"rebuilt {store.db_path}: {report['added']} runs from {report['seen']} run files, "
-                   f"{len(skipped)} skipped{salvaged}")
-        if not folders:
-            return
-        skipped.clear()
-    added, seen = store.collect(list(folders) or None, on_skip=on_skip)
-    click.echo(f"{added} new of {seen} run files, {len(skipped)} skipped")
-
-
-# ---------------------------------------------------------------------------------------------
-@main.group()
-def data():
-    """Data sets: check a local copy, fetch the official archive."""
-
-
-@data.command("check")
-@click.argument("name")
-@click.option("--data-root", type=click.Path(path_type=Path),
-              help="the data set folder (or the JSON manifest of a data set that has one, e.g. a neural one)")
-@click.option("--decode", is_flag=True, help="also decode every image (slow)")
-@click.option("--json", "as_json", is_flag=True)
-def data_check(name, data_root, decode, as_json):
-    """Validate data set NAME (or a data set manifest NAME.json) and report its counts; exits 1 when an image
-    fails to decode (--decode)."""
-    from .api import load_dataset
-    from .errors import DataError
-    from .images import shorten
-
-    ds = _manifest_dataset(name, data_root)
-    if ds is None:
-        ds = load_dataset(name, root=data_root)
-    report = ds.check(decode=decode, progress=decode and sys.stderr.isatty())
-    bad = (report.get("bad_images") or []) if isinstance(report, dict) else []
-    if as_json:
-        click.echo(json.dumps(report, indent=1, default=str))
-    elif bad:  # one line per undecodable image, not one long list
-        _print_report(name, {**report, "bad_images": len(bad)})
-        for b in bad:
-            click.echo(f"    undecodable {b.get('path') or b.get('name')}: {b.get('reason', '')}")
-    else:
-        _print_report(name, report)
-    if bad:
-        first = bad[0]
-        where = shorten(first.get("path") or first.get("name"))
-        raise DataError(f"{len(bad)} image(s) cannot be decoded (first: {where}: "
-                        f"{shorten(first.get('reason', ''), 120)}); replace them, or score with --skip-bad-images "
-                        f"to drop them (counted and reported)")
-
-
-def _manifest_dataset(name: str, data_root: Path | None):
-    """The data set a JSON manifest describes, read by the data set class that reads manifests (a class with
-    ``from_manifest``: the neural plugin's): ``data check PATH.json`` or ``data check NAME --data-root PATH.json``.
-    None when neither names a manifest file."""
-    from .errors import DataError, OptionError
-    from .pluginmanager import registry
-
-    def is_manifest(p) -> bool:
-        return str(p).endswith(".json") or Path(p).expanduser().is_file()
-
-    if is_manifest(name) and not _known(registry(), "dataset", name):
-        if data_root is not None:
-            raise OptionError(f"data check {name}: a manifest names its own files; drop --data-root {data_root}")
-        readers = []
-        for entry in registry().entries("dataset"):
-            try:
-                cls = entry.resolve() if entry.available else None
-            except Exception:  # noqa: BLE001 - a broken plugin does not stop the check
-                cls = None
-            reader = getattr(cls, "from_manifest", None)
-            if callable(reader) and getattr(reader, "__func__", reader) not in [getattr(r, "__func__", r)
-                                                                                for r in readers]:
-                readers.append(reader)
-        if not readers:
-            raise DataError(f"data check {name}: no installed plugin reads data set manifests; give a data set "
-                            f"name (`memscore list datasets`)")
-        return readers[0](Path(name).expanduser())
-    if data_root is not None and Path(data_root).expanduser().is_file() and is_manifest(data_root):
-        entry, _ = registry().get("dataset", name)
-        reader = getattr(entry.resolve(), "from_manifest", None) if entry.available else None
-        if callable(reader):
-            return reader(Path(data_root).expanduser())
-    return None
-
-
-@data.command("fetch")
-@click.argument("name")
-@click.option("--url", help="archive URL (default: the official one)")
-@click.option("--dest", type=click.Path(path_type=Path), help="where to unpack (default: $MEMSCORE_HOME/data/NAME)")
-@click.option("--sha256", help="expected checksum of the archive")
-def data_fetch(name, url, dest, sha256):
-    """Download (resumable), verify and unpack data set NAME, then check it."""
-    from .pluginmanager import registry
-
-    entry, _ = registry().get("dataset", name)
-    cls = entry.resolve()
-    report = cls.fetch(url=url, dest=dest, sha256=sha256)
-    _print_report(name, report if isinstance(report, dict) else {"root": str(report)})
-
-
-def _print_report(name, report: dict) -> None:
-    click.echo(f"{name}: {report.get('root', '')}")
-    for key, value in report.items():
-        if key == "root":
-            continue
-        if isinstance(value, dict):
-            click.echo(f"  {key}:")
-            for k, v in value.items():
-                click.echo(f"    {k}: {v}")
-        else:
-            click.echo(f"  {key}: {value}")
-
-
-# ---------------------------------------------------------------------------------------------
-def _f(x) -> str:
-    return "" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
-
-
-def _when(t) -> str:
-    import time
-
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else ""
-
-
-def _table(header, rows) -> None:
-    from .safetext import printable
-
-    rows = [[printable(c) for c in r] for r in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
-    widths[-1] = min(widths[-1], 80)
-    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
-    click.echo("  ".join("-" * w for w in widths))
-    for r in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-
-
 @main.command("check-plugin")
 @click.argument("name")
 @data_root_option
@@ -559,14 +365,10 @@ def _add_plugin_commands() -> None:
 
 
 
-# core commands that live in their own modules (each adds itself here, one line)
-from .cli_sweep import sweep  # noqa: E402
-main.add_command(sweep)
-from .cli_board import leaderboard  # noqa: E402
-main.add_command(leaderboard)
-from .cli_bundle import bundle, verify  # noqa: E402
-main.add_command(bundle); main.add_command(verify)  # noqa: E702
+# the core's own commands, registered as a plugin's are (each module's register_commands)
+from .commands import register_core_commands  # noqa: E402
 
+register_core_commands(main)
 _add_plugin_commands()
 
 if __name__ == "__main__":  # pragma: no cover

@@ -234,7 +234,7 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
 
 def _names(kind: str, items: Iterable[str]) -> list[str]:
     """Registered names and ``tag:T``; a name nobody registered is kept as it is (a bundle may hold it)."""
-    from .sweep import resolve_names
+    from .names import resolve_names
 
     out: list[str] = []
     for item in items:

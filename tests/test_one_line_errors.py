@@ -263,7 +263,7 @@ def test_names_file_that_never_ends_is_refused_unread(tmp_path, item, kind):
 
 
 def test_names_file_too_large_or_binary_is_one_line(tmp_path):
-    from memscore.sweep import MAX_NAMES_FILE
+    from memscore.names import MAX_NAMES_FILE
 
     big = tmp_path / "big.txt"
     big.write_bytes(b"resnet18\n" * (MAX_NAMES_FILE // 9 + 1))

@@ -7,6 +7,7 @@ Cadene-only models need the optional ``pretrainedmodels`` and are skipped withou
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -30,8 +31,17 @@ PAPER = [m for m in zoo.ZOO if m.harada2023]
 BUILDABLE = [m for m in zoo.ZOO if m.source != zoo.NONE]
 
 
+def _family(name: str) -> str:
+    return re.match(r"[a-z]+", name).group(0)  # vgg19-bn -> vgg, se-resnet50 -> se, cornet-s -> cornet
+
+
+#: the default run builds the first model of each family (what tells a broken family); -m slow builds all
+FIRST_OF_FAMILY = {min((m.slow, i, m.name) for i, m in enumerate(BUILDABLE) if _family(m.name) == f)[2]
+                   for f in {_family(m.name) for m in BUILDABLE}}
+
+
 def _param(rec):
-    marks = [pytest.mark.slow] if rec.slow else []
+    marks = [pytest.mark.slow] if rec.slow or rec.name not in FIRST_OF_FAMILY else []
     if rec.source == zoo.CADENE:
         marks.append(pytest.mark.skipif(not cadene_installed(), reason="needs pip install memscore[cadene]"))
     return pytest.param(rec.name, marks=marks, id=rec.name)
@@ -159,7 +169,9 @@ def test_cadene_preprocessing_equals_transform_image(arch, images):
 
 # -- every model end to end -------------------------------------------------------------------------
 @pytest.mark.parametrize("name", [_param(m) for m in BUILDABLE])
-def test_model_builds_runs_and_extracts_all_layers(name, images, tmp_path):
+def test_model_builds_runs_and_extracts_all_layers(name, images, tmp_path, request):
+    if name not in FIRST_OF_FAMILY and "slow" not in (request.config.getoption("-m") or ""):
+        pytest.skip("one model per family by default; every model with -m slow")
     rec = zoo.get(name)
     torch.manual_seed(0)
     model = zoo.build(name, weights="none")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from .cli_options import data_root_option
-from .errors import MemscoreError, OptionError
+from .options import data_root_option
+from ..errors import MemscoreError, OptionError
 
 
 def _names(text: str | None) -> list[str]:
@@ -25,8 +25,8 @@ def _names(text: str | None) -> list[str]:
 def bundle(out, models, benchmarks, tag, force):
     """Write the stored results (current runs) into one zip to share: the run files, their SHA-256 and a
     manifest with versions, data fingerprints and a command line that reproduces each run."""
-    from .bundle import make_bundle
-    from .store import ResultStore
+    from ..bundle import make_bundle
+    from ..store import ResultStore
 
     want_models, want_benches = _names(models), _names(benchmarks)
     scores = ResultStore().query()
@@ -35,7 +35,7 @@ def bundle(out, models, benchmarks, tag, force):
     if want_benches:
         scores = [s for s in scores if s.benchmark in want_benches]
     if tag:
-        from .api import list_models
+        from ..api import list_models
 
         tagged = {e.name for e in list_models(tag)}
         if not tagged:
@@ -72,8 +72,8 @@ def verify(bundles, rescore, seed, data_roots, tolerance, as_json, no_progress):
     """Check result bundles: each run file's SHA-256, schema, key and internal consistency, versions against
     the plugins installed here, data fingerprints against your data; --rescore N re-runs N runs.
     Exits 1 when a check fails."""
-    from .bundle import BundleError
-    from .verify import verify_bundle
+    from ..bundle import BundleError
+    from ..verify import verify_bundle
 
     reports, broken = [], 0
     for b in bundles:
@@ -112,3 +112,8 @@ def _print(report) -> None:
     verdict = "ok" if report.ok else "FAILED"
     click.echo(f"\n{report.bundle}: {verdict} — {report.runs} runs, {c['fail']} failed, {c['warn']} warnings, "
                f"{c['skipped']} skipped; {report.rescored} re-scored (tolerance {report.tolerance:g} absolute)")
+
+
+def register_commands(cli):
+    cli.add_command(bundle)
+    cli.add_command(verify)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from .cli_sweep import _split
+from .sweep import _split
 
 
 @click.command("leaderboard")
@@ -25,7 +25,7 @@ def leaderboard(benchmarks, models, tag, fmt, out, bundles, include_store, inclu
     """One row per model (and weights), one column per benchmark and data set: value ± error (raw beside where
     normalised by a ceiling), the committed or best layer, layers, parameters, ImageNet top-1. A column
     never mixes scores of different data or settings (such runs get columns of their own, said below it)."""
-    from .leaderboard import build_board, write_board
+    from ..leaderboard import build_board, write_board
 
     board = build_board(benchmarks=_split(benchmarks) or None, models=_split(models) or None, tag=tag,
                         store=None if (include_store or not bundles) else False, bundles=bundles, title=title,
@@ -38,3 +38,7 @@ def leaderboard(benchmarks, models, tag, fmt, out, bundles, include_store, inclu
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(result, nl=False)
+
+
+def register_commands(cli):
+    cli.add_command(leaderboard)

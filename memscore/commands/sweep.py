@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import data_root_option, run_options
+from .options import data_root_option, run_options
 
 
 def _split(values) -> list[str]:
@@ -48,8 +48,8 @@ def sweep(ctx, models, benchmarks, data_roots, weights, model_args, benchmark_ar
         return
     if not models or not benchmarks:
         raise click.UsageError("give --models and --benchmarks (or `memscore sweep status`)")
-    from .options import parse_kv
-    from .sweep import sweep as run
+    from ..options import parse_kv
+    from ..sweep import sweep as run
 
     ex = _executor(executor, jobs, not no_progress, slurm_partition, slurm_time, slurm_mem, slurm_gpus_per_job,
                    slurm_array_parallelism, slurm_account, slurm_opt, no_wait)
@@ -67,8 +67,8 @@ def sweep(ctx, models, benchmarks, data_roots, weights, model_args, benchmark_ar
 
 
 def _executor(name, jobs, progress, partition, time_limit, mem, gpus, parallelism, account, opts, no_wait):
-    from .errors import OptionError
-    from .sweep import InlineExecutor, LocalExecutor, SlurmExecutor
+    from ..errors import OptionError
+    from ..jobs import InlineExecutor, LocalExecutor, SlurmExecutor
 
     if name == "inline":
         return InlineExecutor(progress)
@@ -85,7 +85,7 @@ def _executor(name, jobs, progress, partition, time_limit, mem, gpus, parallelis
 
 
 def _print_plan(s, ex, dry_run: bool) -> None:
-    from .sweep import estimate
+    from ..sweep import estimate
 
     c = s.counts()
     todo = [p for p in s.pairs if p.state != "done"]
@@ -148,8 +148,8 @@ def _print_pairs(s, only_problems: bool = False) -> None:
 def status(sweep_id, all_, as_json):
     """Each pair of the sweep SWEEP_ID (default: the last one): done, running, failed (with its log) or
     pending. Run files that finished jobs wrote are merged into the store here."""
-    from .store import ResultStore
-    from .sweep import Sweep, SweepError, find_sweep, sweeps_dir
+    from ..store import ResultStore
+    from ..sweep import Sweep, SweepError, find_sweep, sweeps_dir
 
     store = ResultStore()
     if all_:
@@ -185,3 +185,7 @@ def status(sweep_id, all_, as_json):
     click.echo(f"sweep {s.ident} ({Path(s.folder)}): {c['done']} done, {c['running']} running, "
                f"{c['failed']} failed, {c['pending']} pending")
     _print_pairs(s)
+
+
+def register_commands(cli):
+    cli.add_command(sweep)
