@@ -17,7 +17,7 @@ def _when(t) -> str:
 
 
 def _table(header, rows) -> None:
-    from .safetext import printable
+    from ..safetext import printable
 
     rows = [[printable(c) for c in r] for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
