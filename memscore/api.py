@@ -207,6 +207,7 @@ def run_plan(p: RunPlan) -> Score:
         "model_plugin": m.meta.get("plugin", ""),
         "model_plugin_version": m.meta.get("plugin_version", ""),
         "weights": weights_id, "weights_resolved": m.weights,
+        "params": sum(int(p.numel()) for p in m.module.parameters()),  # the board's parameters, with the run
         "seed": options.seed, "device": str(_device_name(options.device)),
         "config": config, "options": options.to_dict(), "data": data.to_dict() if data else None,
         "python": platform.python_version(), "wall_s": round(time.perf_counter() - t0, 3),

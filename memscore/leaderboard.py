@@ -184,6 +184,8 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
             row = rows.setdefault(rid, {"id": rid, "model": s.model, "weights": rid.split("@", 1)[1],
                                         "model_args": (s.meta.get("config") or {}).get("model_args") or {},
                                         "scores": {}, "profiles": {}, "committed": {}, "n_layers": None})
+            if isinstance(s.meta.get("params"), int) and not isinstance(s.meta.get("params"), bool):
+                row["params_of_run"] = s.meta["params"]  # counted when the run was scored
             col = names[c]
             layer = s.meta.get("layer") or s.best_layer
             row["scores"][col] = {"value": _finite(s.value), "error": _finite(s.error), "raw": _finite(s.raw),
@@ -272,7 +274,7 @@ def _model_facts(rows) -> None:
             row["tags"], meta = [], {}
         pretrained = not str(row["weights"]).startswith("none")
         row["imagenet_top1"] = meta.get("imagenet_top1") if pretrained else None
-        row["params"] = (by_name.get(row["model"]) or {}).get("params")
+        row["params"] = row.pop("params_of_run", None) or (by_name.get(row["model"]) or {}).get("params")
 
 
 def _figures(benches: list[dict], models: list[dict], notes: list[str]) -> list[dict]:

@@ -11,18 +11,42 @@ third party calls it from its own tests, and ``memscore check-plugin NAME`` runs
         check_benchmark("my-bench", data_root=make_data(tmp_path), other_data_root=make_other_data(tmp_path))
 
 Each ``check_*`` runs every check and raises :class:`AssertionError` listing the ones that failed; it returns
-the names of the checks that passed.
+the names of the checks that passed. The checks run in a temporary ``$MEMSCORE_HOME`` of their own (removed
+after; ``home=`` keeps one), so checking a plugin never stores a run, a cache or a model's stats in the user's
+store. A plugin's own tests get the same with the ``memscore_home`` pytest fixture (registered by memscore's
+pytest plugin): ``def test_x(memscore_home): ...``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 __all__ = ["check_model", "check_benchmark", "check_metric", "model_checks", "benchmark_checks", "metric_checks",
-           "CheckFailed"]
+           "CheckFailed", "kit_home"]
+
+
+@contextlib.contextmanager
+def kit_home(home: str | Path | None = None) -> Iterator[Path]:
+    """``$MEMSCORE_HOME`` set to ``home``, or to a temporary folder removed afterwards; restored after."""
+    old = os.environ.get("MEMSCORE_HOME")
+    tmp = tempfile.mkdtemp(prefix="memscore-kit-") if home is None else None
+    os.environ["MEMSCORE_HOME"] = str(home if home is not None else tmp)
+    try:
+        yield Path(os.environ["MEMSCORE_HOME"])
+    finally:
+        if old is None:
+            os.environ.pop("MEMSCORE_HOME", None)
+        else:
+            os.environ["MEMSCORE_HOME"] = old
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class CheckFailed(AssertionError):
@@ -175,12 +199,14 @@ def _model(state):
     return state["model"]
 
 
-def check_model(name: str, *, image_size: int | None = None, timeout: float | None = None) -> list[str]:
+def check_model(name: str, *, image_size: int | None = None, timeout: float | None = None,
+                home: str | Path | None = None) -> list[str]:
     """Check model ``name`` against the model contract: the name resolves without importing torch; it
     builds with ``weights="none"`` (within ``timeout`` seconds, when given); it declares its preprocessing; it
     forwards at its input size; its scoreable layers and penultimate layer are found; its head can be replaced
     by one unit; an unknown model arg is one line."""
-    return _run(model_checks(name, image_size=image_size, timeout=timeout), f"model {name!r}")
+    with kit_home(home):
+        return _run(model_checks(name, image_size=image_size, timeout=timeout), f"model {name!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,14 +338,16 @@ def _another_value(a) -> Any:
 
 def check_benchmark(name: str, *, data_root: str | Path | None = None, other_data_root: str | Path | None = None,
                     model: str = "torchvision:resnet18", benchmark_args: dict[str, Any] | None = None,
-                    limit: int | None = None, run: bool = True, timeout: float | None = None) -> list[str]:
+                    limit: int | None = None, run: bool = True, timeout: float | None = None,
+                    home: str | Path | None = None) -> list[str]:
     """Check benchmark ``name`` against the benchmark contract: declared arguments with help; bad values and
     unknown keys are one line; ``config()`` changes with every keyed argument; and with data: the run key
     changes with the data and ``--limit``, missing data is one line, the score records its data, round-trips
     through JSON and is served from the store the second time."""
-    return _run(benchmark_checks(name, data_root=data_root, other_data_root=other_data_root, model=model,
-                                 benchmark_args=benchmark_args, limit=limit, run=run, timeout=timeout),
-                f"benchmark {name!r}")
+    with kit_home(home):
+        return _run(benchmark_checks(name, data_root=data_root, other_data_root=other_data_root, model=model,
+                                     benchmark_args=benchmark_args, limit=limit, run=run, timeout=timeout),
+                    f"benchmark {name!r}")
 
 
 def metric_checks(name: str, *, kind: str | None = None, data: tuple | None = None,
@@ -393,12 +421,14 @@ def metric_checks(name: str, *, kind: str | None = None, data: tuple | None = No
     return checks
 
 
-def check_metric(name: str, *, kind: str | None = None, data: tuple | None = None, **metric_args: Any) -> list[str]:
+def check_metric(name: str, *, kind: str | None = None, data: tuple | None = None, home: str | Path | None = None,
+                 **metric_args: Any) -> list[str]:
     """Check metric ``name`` against the metric contract (:mod:`memscore.metrics`): loaded by name with
     ``metric_args``; ``metric(X, Y, folds)`` returns one ``FoldResult`` per fold, the same each time; a
     regression predicts a planted linear signal on each fold's test rows, a correlation finds near-equal
     vectors near 1, reversed ones near -1, and reads only the fold's test rows."""
-    return _run(metric_checks(name, kind=kind, data=data, **metric_args), f"metric {name!r}")
+    with kit_home(home):
+        return _run(metric_checks(name, kind=kind, data=data, **metric_args), f"metric {name!r}")
 
 
 def report(results: dict[str, list[str] | str]) -> str:

@@ -296,6 +296,8 @@ def test_a_forged_run_with_a_local_key_does_not_replace_the_local_value(made, tm
     _rewrite(path, forged, "alexnet", forge, reseal=True)
     board = build_board(store=ResultStore(home), bundles=[forged], include_smoke=True)
     shown = {m["model"]: next(iter(m["scores"].values()))["value"] for m in board["models"]}
+    # parameters come with the run (counted when it was scored), so every board has them
+    assert {m["model"]: m["params"] for m in board["models"]} == {"alexnet": 61100840, "resnet18": 11689512}
     assert shown["alexnet"] == pytest.approx(local["alexnet"].value, abs=1e-12)
     [d] = board["disagreements"]
     assert d["model"] == "alexnet" and d["shown"]["source"] == "local store"

@@ -107,7 +107,7 @@ def register_models(register):
         check_model("heavy-net")
 
 
-def test_lamem_pls_meets_the_benchmark_contract(tmp_path):
+def test_lamem_pls_meets_the_benchmark_contract(tmp_path, memscore_home):
     from lamem_fixture import build_lamem
 
     a = build_lamem(tmp_path / "a", 80, image_size=32)
@@ -115,7 +115,13 @@ def test_lamem_pls_meets_the_benchmark_contract(tmp_path):
     passed = check_benchmark("lamem-pls", data_root=a, other_data_root=b,
                              benchmark_args={"splits": "1", "image_size": 32, "layers": "avgpool", "pca": 20})
     assert {"config_follows_every_argument", "key_follows_the_data_and_limit",
-            "score_round_trips_and_is_stored"} <= set(passed)
+            "score_round_trips_and_is_stored", "no_data_root_is_one_line"} <= set(passed)
+    # the kit ran in a home of its own: nothing was stored or cached in the caller's
+    assert not memscore_home.exists() or not any(memscore_home.iterdir())
+    kept = tmp_path / "kit-home"
+    check_benchmark("lamem-pls", data_root=a, run=True, home=kept,
+                    benchmark_args={"splits": "1", "image_size": 32, "layers": "avgpool", "pca": 20})
+    assert list((kept / "runs").rglob("*.json"))  # home= keeps one where asked
 
 
 def test_a_benchmark_that_ignores_an_argument_fails(monkeypatch):
@@ -128,11 +134,12 @@ def test_a_benchmark_that_ignores_an_argument_fails(monkeypatch):
         check_benchmark("lamem-pls")
 
 
-def test_check_plugin_command():
+def test_check_plugin_command(memscore_home):
     from memscore.cli import main
 
     r = CliRunner().invoke(main, ["check-plugin", "cornet", "--example", "cornet:z"])
     assert r.exit_code == 0, r.output
+    assert not memscore_home.exists() or not any(memscore_home.iterdir())  # the user's store is untouched
     assert "ok     model cornet:z" in r.output
     r = CliRunner().invoke(main, ["check-plugin", "no-such-plugin"])
     assert r.exit_code == 1 and "neither an installed plugin" in r.output

@@ -28,6 +28,32 @@ BENCHMARK_ARGS = {"image_size": 64, "pca": 24, "n_components": 6, "reference_siz
 PLANTER = "torchvision:resnet18"  # the neural sites read out its (random-init, seed 0) layers
 
 
+TITLE = "memscore demo — synthetic data, random-init models"
+NEXT_MODEL = "torchvision:squeezenet1_1"  # not in the demo's sweep, small, runs at 64 px
+
+
+def next_commands(home: Path, lamem: Path, manifest: Path, model: str = NEXT_MODEL) -> list[str]:
+    """The ``memscore score`` commands that score ``model`` on the demo's data as the sweep scored its models
+    (each data set by name: ``lamem=`` and the manifest's identifier), in the demo's own store."""
+    import shlex
+
+    from memscore_plugins.benchmarks.neural.data import manifest_identifier
+
+    lamem_args = {k: BENCHMARK_ARGS[k] for k in ("image_size", "pca", "n_components", "reference_size", "splits")}
+    neural_args = {k: BENCHMARK_ARGS[k] for k in ("image_size", "pca", "n_components", "reference_size", "folds")}
+    kv = lambda d: ",".join(f"{k}={v}" for k, v in d.items())  # noqa: E731
+    roots = {"lamem-pls": [f"lamem={lamem}"], "neural-it": [f"{manifest_identifier(manifest)}={manifest}"]}
+    roots["lamem-it"] = roots["lamem-pls"] + roots["neural-it"]
+    args = {"lamem-pls": kv(lamem_args), "neural-it": kv(neural_args),
+            "lamem-it": kv({**lamem_args, **{f"neural_{k}": v for k, v in neural_args.items()}})}
+    out = []
+    for bench in BENCHMARKS:
+        argv = ["memscore", "score", "-m", model, "-b", bench, "--weights", "none", "--device", "cpu",
+                *[a for r in roots[bench] for a in ("--data-root", r)], "--benchmark-args", args[bench]]
+        out.append(f"MEMSCORE_HOME={shlex.quote(str(home))} {shlex.join(argv)}")
+    return out
+
+
 class _Clock:
     """One line per step, with the time since the demo started."""
 
@@ -182,7 +208,9 @@ def _demo(out: Path, models: str, no_progress: bool) -> None:
 
         from memscore.leaderboard import build_board, write_board
 
-        board = build_board(benchmarks=list(BENCHMARKS))
+        board = build_board(benchmarks=list(BENCHMARKS), title=TITLE)
+        board["notes"].insert(0, "synthetic data: planted memorability and synthetic neural sites, random-init "
+                                 "models; no number here says anything about real models or the paper")
         index = Path(write_board(board, "html", out / "leaderboard"))
         clock.step(f"leaderboard: {index}")
 
@@ -197,6 +225,9 @@ def _demo(out: Path, models: str, no_progress: bool) -> None:
     click.echo("")
     click.echo(f"open the leaderboard:  {index.resolve().as_uri()}")
     click.echo(f"the figures:           {out / 'figures'}  (fig2.json: rho per panel)")
+    click.echo("score one more model on the demo's data (it goes into the demo's store, not yours):")
+    for line in next_commands(home, lamem, neural / "neural.json"):
+        click.echo(f"  {line}")
     click.echo("look further:")
     click.echo(f"  MEMSCORE_HOME={home} memscore results")
     click.echo(f"  MEMSCORE_HOME={home} memscore sweep status")

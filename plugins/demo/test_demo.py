@@ -41,17 +41,38 @@ def test_demo_writes_leaderboard_and_figures(demo):
     assert pngs and all(p.stat().st_size > 0 for p in pngs)
     assert f"MEMSCORE_HOME={out / 'home'} memscore results" in r.output
     assert _runs(out) == 9
+    assert "synthetic data" in index.read_text()  # said on the page itself
+
+
+@pytest.mark.slow
+def test_the_printed_commands_run_as_printed(demo):
+    """The demo ends with the commands that score one more model on its data; lamem-it's (which reads both
+    data sets by name and commits through neural-it) runs as printed, in the demo's store."""
+    import shlex
+    import subprocess
+    import sys
+
+    out, r = demo
+    lines = [line.strip() for line in r.output.splitlines() if " memscore score " in line]
+    assert [shlex.split(line)[6] for line in lines] == ["lamem-pls", "neural-it", "lamem-it"]
+    env_kv, *argv = shlex.split(lines[-1])
+    env = {**os.environ, env_kv.split("=", 1)[0]: env_kv.split("=", 1)[1]}
+    done = subprocess.run([sys.executable, "-m", "memscore.cli", *argv[1:], "--no-progress"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "torchvision:squeezenet1_1 on lamem-it" in done.stdout
+    assert _runs(out) == 11  # lamem-it and the neural-it run it committed through
 
 
 @pytest.mark.slow
 def test_demo_second_run_reuses_everything(demo):
     out, first = demo
     assert first.exit_code == 0, first.output
-    home_before = os.environ["MEMSCORE_HOME"]
+    home_before, runs_before = os.environ["MEMSCORE_HOME"], _runs(out)
     r = CliRunner().invoke(main, ["demo", "--out", str(out), "--no-progress"])
     assert r.exit_code == 0, r.output
     assert "0 to run" in r.output and "nothing to run" in r.output and r.output.count("already there") == 2
-    assert _runs(out) == 9
+    assert _runs(out) == runs_before  # nothing computed again
     # the demo's own store was used and nothing of it leaks into this process
     assert os.environ["MEMSCORE_HOME"] == home_before and "MEMSCORE_STORE" not in os.environ
 

@@ -684,7 +684,7 @@ def rho_bars(panels: dict[str, Panel], path: Path, *, title: str, paper: bool = 
              size: tuple[float, float] = (5.0, 4.0), dpi: int = 100) -> Path:
     """Our rho per panel as bars (n below each), the published ones as markers with ``paper``."""
     plt = _plt()
-    names = list(panels)
+    names = [k for k in panels if panels[k].n] or list(panels)  # a region with no data is no bar at 0
     fig, ax = plt.subplots(figsize=size, dpi=dpi)
     try:
         ours = [panels[k].rho if panels[k].rho is not None else 0.0 for k in names]
