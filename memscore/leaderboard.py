@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from . import __version__
 from .errors import OptionError
 from .fingerprint import digest
+from .runcheck import same_numbers
 from .safetext import md_cell, printable, write_csv
 from .scores import Score
 
@@ -82,7 +83,7 @@ def gather(store=None, bundles: Iterable[Path | str] = (), notes: list[str] | No
                 chosen[key] = (source, s)
     for key, rest in others.items():
         source, shown = chosen[key]
-        differ = [(src, s) for src, s in rest if s.meta.get("run_id") != shown.meta.get("run_id") and not _agree(s, shown)]
+        differ = [(src, s) for src, s in rest if s.meta.get("run_id") != shown.meta.get("run_id") and not same_numbers(s, shown)]
         if not differ or disagreements is None:
             continue
         disagreements.append({
@@ -90,18 +91,6 @@ def gather(store=None, bundles: Iterable[Path | str] = (), notes: list[str] | No
             "shown": {"source": source, "run_id": shown.meta.get("run_id"), "value": _finite(shown.value)},
             "others": [{"source": src, "run_id": s.meta.get("run_id"), "value": _finite(s.value)} for src, s in differ]})
     return [s for _, s in chosen.values()]
-
-
-def _agree(a: Score, b: Score, tol: float = 1e-9) -> bool:
-    """Two runs of one key that agree: the same value and the same per-layer values (within ``tol``)."""
-    def same(x: Any, y: Any) -> bool:
-        fx, fy = _finite(x), _finite(y)
-        return (fx is None and fy is None) if fx is None or fy is None else abs(fx - fy) <= tol
-
-    if not same(a.value, b.value) or len(a.layers) != len(b.layers):
-        return False
-    return all(ra.get("layer") == rb.get("layer") and same(ra.get("value"), rb.get("value"))
-               for ra, rb in zip(a.layers, b.layers))
 
 
 def _disagreement_lines(items: list[dict]) -> list[str]:

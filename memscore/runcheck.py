@@ -19,7 +19,7 @@ from typing import Any
 from .record import SEAL_FIELD, key_of_run, key_versions_of_run, seal
 from .safetext import cut
 
-__all__ = ["Check", "check_run", "problems", "loads", "schema_errors", "consistency", "close", "num"]
+__all__ = ["Check", "check_run", "problems", "loads", "schema_errors", "consistency", "close", "num", "same_numbers"]
 
 
 @dataclass(frozen=True)
@@ -183,3 +183,16 @@ def consistency(score) -> tuple[str, str]:
     if problems_:
         return "fail", "; ".join(problems_)
     return ("ok", ", ".join(notes)) if notes else ("skipped", "nothing to compare the value with")
+
+
+def same_numbers(a, b, tol: float = 1e-9) -> bool:
+    """Two runs (scores) of one key that agree: the same value and per-layer values, within ``tol``."""
+    def same(x: Any, y: Any) -> bool:
+        fx = float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
+        fy = float(y) if isinstance(y, (int, float)) and math.isfinite(y) else None
+        return fx is None and fy is None if fx is None or fy is None else abs(fx - fy) <= tol
+
+    if not same(a.value, b.value) or len(a.layers) != len(b.layers):
+        return False
+    return all(ra.get("layer") == rb.get("layer") and same(ra.get("value"), rb.get("value"))
+               for ra, rb in zip(a.layers, b.layers))

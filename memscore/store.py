@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from .notice import notice
 from .runfiles import (_FULL_ERRNOS, RunFiles, RunFileStore, StoreDamagedError, StoreDiskFullError,  # noqa: F401
                        StoreError, StoreReadOnlyError, _inside, _score, _stamp, _why)
 from .scores import Score
+from .sqlite_errors import _errname, _is_full, _remove_db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -336,10 +336,26 @@ class ResultStore(RunFiles):
         added = seen = 0
         for path, score in self._run_files(folders or [self.runs_dir], on_skip):
             seen += 1
+            foreign = not _inside(path, self.runs_dir)
+            if foreign and (why := self._disagrees(score)):
+                on_skip(path, why)  # one key, two runs: the stored one stays current
+                continue
             added += self._insert(score)
-            if not _inside(path, self.runs_dir):
+            if foreign:
                 self._keep_copy(score)
         return added, seen
+
+    def _disagrees(self, score: Score) -> str:
+        """Why a run from elsewhere must not replace the stored run of its key: another run with another
+        value ('' when there is none, or it is the same run or the same numbers)."""
+        from .runcheck import same_numbers
+
+        stored = self.get(score.meta["key"])
+        if stored is None or stored.meta.get("run_id") == score.meta.get("run_id") or same_numbers(stored, score):
+            return ""
+        return (f"left out: its key has a stored run ({str(stored.meta.get('run_id'))[:12]}, value "
+                f"{stored.value}) and this run ({str(score.meta.get('run_id'))[:12]}) says {score.value}; the stored "
+                f"run stays current (recompute with `memscore score --force` to settle it)")
 
     def _quick_check(self) -> None:
         """Damage a merge would not touch (its lookups go through indexes) still stops it: one line."""
@@ -462,37 +478,3 @@ def open_store(root: Path | str | None = None) -> ResultStore:
             _FILE_STORES[folder] = RunFileStore(folder)
         return _FILE_STORES[folder]
     raise StoreError(f"{STORE_ENV}={mode!r}: use 'files' (run files only) or leave it unset")
-
-
-_MESSAGES = {"malformed": "SQLITE_CORRUPT", "not a database": "SQLITE_NOTADB", "disk is full": "SQLITE_FULL",
-             "readonly database": "SQLITE_READONLY", "unable to open": "SQLITE_CANTOPEN",
-             "disk I/O error": "SQLITE_IOERR", "locked": "SQLITE_BUSY"}
-
-
-def _errname(exc: sqlite3.Error) -> str:
-    """SQLite's name of the error (Python 3.11+ says it; before, it is read from the message)."""
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    if name:
-        return name
-    return next((n for text, n in _MESSAGES.items() if text in str(exc)), "")
-
-
-def _is_full(exc: sqlite3.Error, folder: Path | None = None) -> bool:
-    """SQLITE_FULL, or an I/O error (e.g. the WAL index cannot be sized) while ``folder``'s disk is full."""
-    name = _errname(exc)
-    if name.startswith("SQLITE_FULL"):
-        return True
-    if folder is not None and name.startswith("SQLITE_IOERR"):
-        try:
-            return shutil.disk_usage(folder).free < 1 << 20
-        except OSError:
-            return False
-    return False
-
-
-def _remove_db(path: Path) -> None:
-    for suffix in ("", "-journal", "-wal", "-shm"):
-        try:
-            os.unlink(f"{path}{suffix}")
-        except OSError:
-            pass

@@ -347,6 +347,28 @@ def test_an_edited_run_file_is_not_collected_and_never_served(made, tmp_path, mo
     assert ResultStore(mine).get(original.meta["key"]).meta["run_id"] == original.meta["run_id"]
 
 
+def test_a_forged_run_of_a_stored_key_is_not_collected_as_current(made, tmp_path, monkeypatch):
+    """A consistent, resealed, newer run of a key the store holds (what a forger who knows the recipe
+    makes) passes the integrity checks but does not replace the stored run: one key, two runs."""
+    _, home, _ = made
+    mine = tmp_path / "home"
+    shutil.copytree(home, mine)
+    monkeypatch.setenv("MEMSCORE_HOME", str(mine))
+    original = next(s for s in ResultStore(mine).query() if s.model == "alexnet")
+    doc = json.loads(next((mine / "runs" / "lamem-pls").glob("alexnet--*.json")).read_text())
+    doc["value"] += 0.2
+    doc["raw"] = doc["value"]
+    next(r for r in doc["layers"] if r["layer"] == doc["meta"]["layer"])["value"] = doc["value"]
+    doc["meta"].update(run_id="e" * 32, created=doc["meta"]["created"] + 1000)
+    doc["meta"]["seal"] = seal(doc)
+    (tmp_path / "incoming").mkdir()
+    (tmp_path / "incoming" / "forged.json").write_text(json.dumps(doc))
+    r = CliRunner().invoke(main, ["collect", str(tmp_path / "incoming")])
+    assert r.exit_code == 0 and "left out: its key has a stored run" in r.stderr, r.output
+    assert ResultStore(mine).get(original.meta["key"]).meta["run_id"] == original.meta["run_id"]
+    assert not list((mine / "runs").rglob("*eeeeeeeeeeee.json"))  # no copy that a --rebuild would promote
+
+
 def _zip(path: Path, members: list[tuple[str, bytes]]) -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in members:
