@@ -27,7 +27,7 @@ from .errors import MemscoreError
 from .paths import safe_name
 from .recipe import Recipe, reproduce
 from .runcheck import check_run, close as _close, loads, num as _num, schema_errors
-from .safetext import cut
+from .safetext import cut, one_line as _short
 from .scores import Score
 
 __all__ = ["BundleError", "Bundle", "VerifyReport", "make_bundle", "read_bundle", "schema_errors"]
@@ -41,9 +41,6 @@ _FIX = "ask its author for a new one made with `memscore bundle`"
 class BundleError(MemscoreError):
     """A bundle that cannot be written or read (one line naming the bundle, the member and the fix)."""
 
-
-def _short(text: str, n: int = 160) -> str:
-    return cut(" ".join(str(text).split()), n)
 
 
 # ---------------------------------------------------------------------------------------------

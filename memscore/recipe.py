@@ -13,14 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MemscoreError
-from .safetext import cut
+from .safetext import one_line as _short
 from .scores import Score
 
 __all__ = ["Recipe", "reproduce"]
 
-
-def _short(text: str, n: int = 160) -> str:
-    return cut(" ".join(str(text).split()), n)
 
 
 @dataclass

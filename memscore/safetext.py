@@ -16,7 +16,7 @@ import re
 import unicodedata
 from typing import Any, Iterable, TextIO
 
-__all__ = ["printable", "cut", "name", "csv_cell", "csv_row", "write_csv", "md_cell"]
+__all__ = ["printable", "cut", "one_line", "name", "csv_cell", "csv_row", "write_csv", "md_cell"]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?%?")
@@ -44,6 +44,11 @@ def cut(text: Any, limit: int = 80) -> str:
     if len(text) <= limit:
         return text
     return f"{text[: max(limit - 1, 1)]}… ({len(raw)} characters)"
+
+
+def one_line(text: Any, limit: int = 160) -> str:
+    """``text`` (an exception's message, say) on one line: whitespace runs made one space, then :func:`cut`."""
+    return cut(" ".join(str(text).split()), limit)
 
 
 def name(text: Any, limit: int = 80) -> str:

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import __version__
-from .bundle import VerifyReport, _check_file, _data, _open, _Run, _short
+from .bundle import VerifyReport, _check_file, _data, _open, _Run
 from .errors import MemscoreError
 from .recipe import Recipe, reproduce
 from .runcheck import num as _num
+from .safetext import one_line as _short
 from .scores import Score
 
 __all__ = ["verify_bundle"]

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from finetune_toy import toy  # noqa: F401 (toy is a fixture)
+from cli_checks import cli_fails, one_error_line  # noqa: F401
 from lamem_fixture import build_lamem
 
 from memscore.cli import main
@@ -42,25 +43,6 @@ def tree(pristine, tmp_path):
     shutil.copytree(pristine / "images", root / "images", copy_function=os.link)
     shutil.copytree(pristine / "splits", root / "splits")
     return root
-
-
-def one_error_line(stderr: str) -> str:
-    lines = [x for x in stderr.splitlines() if x.strip()]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: "), stderr
-    return lines[0]
-
-
-def cli_fails(args: list[str], *names: str) -> str:
-    """Run ``memscore ARGS``; it must fail with one ``error:`` line on stderr that names every ``names``."""
-    r = CliRunner().invoke(main, args)
-    assert r.exit_code != 0, r.output
-    assert isinstance(r.exception, SystemExit), repr(r.exception)  # handled, not an escaped exception
-    assert "Traceback" not in r.output
-    line = one_error_line(r.stderr)
-    for n in names:
-        assert str(n) in line, (n, line)
-    return line
 
 
 def check(root: Path, *names: str, extra: tuple[str, ...] = ()) -> str:

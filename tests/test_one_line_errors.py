@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from finetune_toy import toy  # noqa: F401 (toy is a fixture)
+from cli_checks import cli_fails, one_error_line  # noqa: F401
 from lamem_fixture import build_lamem
 from neural_fixture import write_brainio
 
@@ -29,27 +30,6 @@ NON_UTF8 = os.fsdecode(b"data-\xff\xfe")  # a file name that is not UTF-8 (surro
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-def one_error_line(stderr: str) -> str:
-    lines = [x for x in stderr.splitlines() if x.strip()]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: "), stderr
-    return lines[0]
-
-
-def cli_fails(args: list[str], *names: str, code: int | None = None) -> str:
-    """``memscore ARGS`` must fail with one ``error:`` line on stderr naming every one of ``names``."""
-    r = CliRunner().invoke(main, args)
-    assert r.exit_code != 0, r.output
-    if code is not None:
-        assert r.exit_code == code, (r.exit_code, r.output)
-    assert isinstance(r.exception, SystemExit), repr(r.exception)  # handled, not an escaped exception
-    assert "Traceback" not in r.output
-    line = one_error_line(r.stderr)
-    for n in names:
-        assert str(n) in line, (n, line)
-    return line
-
 
 def cli_ok(args: list[str]):
     r = CliRunner().invoke(main, args)
