@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from . import atomic, memory, paths
+from .cost import extraction_cost
 from .cache import check_file, file_record, fname, read_json
 from .capture import Capture, Sink, make_loader
 from .errors import DataError
@@ -36,31 +38,9 @@ from .stimuli import Stimuli
 CACHE_VERSION = "2"  # 2: stimuli keyed by content; files checked against their recorded shape/checksum
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``auto`` → CUDA when present, else CPU; anything this machine cannot run on is one line."""
-    from .errors import OptionError
-
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise OptionError(f"--device {device}: not a device; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cpu":
-        return dev
-    if dev.type != "cuda":
-        raise OptionError(f"--device {device}: memscore runs on cpu or cuda; use --device cpu, cuda or auto")
-    if not torch.cuda.is_available():
-        raise OptionError(f"--device {device}: no CUDA device is available here; use --device cpu or auto")
-    if dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise OptionError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s) "
-                          f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
-    return dev
+from .devices import resolve_device  # noqa: E402,F401 - part of the engine's API
 
 
-# ---------------------------------------------------------------------------------------------
-# engine
-# ---------------------------------------------------------------------------------------------
 # ---------------------------------------------------------------------------------------------
 # engine
 # ---------------------------------------------------------------------------------------------
@@ -90,7 +70,7 @@ class Extractor:
                  batch_size: int = 64, device: str | torch.device | None = "auto", num_workers: int = 0,
                  bf16: bool = False, image_size: int | None = None, cache_dir: Path | None = None,
                  memory_gb: float | None = None, progress: bool = True, skip_bad_images: bool = False,
-                 pca_bases: str = "auto"):
+                 pca_bases: str = "auto", announce: bool = True):
         self.model = model
         self.k = n_components
         self.reference = reference
@@ -107,6 +87,7 @@ class Extractor:
         if pca_bases not in ("auto", "disk", "refit"):
             raise ValueError(f"pca_bases must be auto, disk or refit, got {pca_bases!r}")
         self.pca_bases = pca_bases
+        self.announce = announce  # say each extraction's cost before it runs (off for a fixture's own reads)
         self.transform = model.transform(image_size)
         self.model.module.to(self.device).eval()
         self.timings: dict[str, float] = {"pca_fit_s": 0.0, "extract_s": 0.0}
@@ -331,36 +312,28 @@ class Extractor:
         bad_ids = [stimuli.ids[i] for i in bad] if bad else []
         computed = bool(todo)
         if todo:
-            bad_idx: set[int] = set()
-            refit = self._refit(todo, units)
-            groups = self._refit_groups(todo, units) if refit else self._stored_groups(todo, self.pca(todo))
+            gram = self._gram(stimuli)
+            refit = not gram and self._refit(todo, units)
+            mode = "gram" if gram else "refit" if refit else "disk" if self.k else "none"
+            cost = extraction_cost(self, stimuli, todo, units, mode, cached=len(layers) - len(todo))
+            cost.announce(folder) if self.announce else cost.check(folder)
             t0, fit0 = time.perf_counter(), self.timings["pca_fit_s"]
-            for gi, (group, n_groups, dev_pca) in enumerate(groups):
-                dims = {n: dev_pca[n].k if n in dev_pca else units[n] for n in group}
-                outs = self._open_outputs(folder, group, dims, len(stimuli))
-                try:
-                    def sink(name, out, offset, outs=outs, dev_pca=dev_pca):
-                        red = dev_pca[name].project(out) if name in dev_pca else out.float()
-                        outs[name][offset:offset + red.shape[0]] = red.float().cpu().numpy()
+            if gram:
+                bad_idx = self._extract_gram(stimuli, todo, units, folder, files, arrays)
+            else:
+                bad_idx = set()
+                groups = self._refit_groups(todo, units) if refit else self._stored_groups(todo, self.pca(todo))
+                for gi, (group, n_groups, dev_pca) in enumerate(groups):
+                    dims = {n: dev_pca[n].k if n in dev_pca else units[n] for n in group}
+                    outs = self._open_outputs(folder, group, dims, len(stimuli))
+                    with self._writing(folder, group, outs):
+                        def sink(name, out, offset, outs=outs, dev_pca=dev_pca):
+                            red = dev_pca[name].project(out) if name in dev_pca else out.float()
+                            outs[name][offset:offset + red.shape[0]] = red.float().cpu().numpy()
 
-                    bad_idx.update(self._run(stimuli, group, sink, desc=f"layers {gi + 1}/{n_groups}"))
-                    for n, arr in outs.items():
-                        if bad_idx:
-                            arr[sorted(bad_idx)] = 0.0
-                        arr.flush()
-                        del arr
-                        f = folder / f"{fname(n)}.npy"
-                        os.replace(atomic.tmp_path(f), f)
-                        files[n] = file_record(f)
-                        arrays[n] = np.load(f, mmap_mode="r")
-                except BaseException as exc:
-                    outs.clear()
-                    for n in group:
-                        atomic.tmp_path(folder / f"{fname(n)}.npy").unlink(missing_ok=True)
-                    if atomic.no_space(exc):
-                        raise atomic.disk_full(folder) from None
-                    raise
-                del dev_pca
+                        bad_idx.update(self._run(stimuli, group, sink, desc=f"layers {gi + 1}/{n_groups}"))
+                        self._finish(folder, outs, bad_idx, files, arrays)
+                    del dev_pca
             current = read_json(meta_path, None)  # a concurrent run may have recorded other layers
             if current.get("bad") == sorted(bad_idx) and isinstance(current.get("files"), dict):
                 files = {**current["files"], **files}
@@ -371,6 +344,85 @@ class Extractor:
         report = {"layers": len(layers), "computed": computed, "passes": self.passes,
                   "dims": {n: int(arrays[n].shape[1]) for n in layers}, **self.timings}
         return Activations(stimuli, {n: arrays[n] for n in layers}, bad_ids, report)
+
+    def _gram(self, stimuli: Stimuli) -> bool:
+        """Whether the PCA reference set is ``stimuli`` themselves: then their projections come from the
+        reference Gram's eigendecomposition (:func:`~memscore.pca.gram_scores`), one pass per layer group
+        and no basis written. ``pca_bases="disk"`` keeps the bases instead."""
+        return bool(self.k) and self.reference is not None and self.pca_bases != "disk" \
+            and len(self.reference) == len(stimuli) and self.reference.ids == stimuli.ids \
+            and self.reference.digest() == stimuli.digest()
+
+    def _gram_cost(self, units: int, n: int) -> int:
+        """Bytes a layer's Gram-only PCA holds: its n x units activations (the n x n Gram is small)."""
+        return units * 4 * n + n * n * 8 * 3
+
+    def _extract_gram(self, stimuli: Stimuli, todo: Sequence[str], units: dict[str, int], folder: Path,
+                      files: dict, arrays: dict) -> set[int]:
+        """Each layer group in one pass: raw layers written as they come, reduced ones held (n x units), then
+        replaced by their PCA scores from the Gram. Returns the indices of undecodable stimuli."""
+        from .pca import gram_scores
+
+        n = len(stimuli)
+        need = set(self._reduced(todo, units))
+        groups = memory.groups(todo, lambda name: self._gram_cost(units[name], n) if name in need else 0,
+                               self.memory)
+        bad_idx: set[int] = set()
+        for gi, group in enumerate(groups):
+            raw = [name for name in group if name not in need]
+            outs = self._open_outputs(folder, raw, {name: units[name] for name in raw}, n)
+            with self._writing(folder, group, outs):
+                bufs = {name: torch.empty(n, units[name], dtype=torch.float32, device=self.device)
+                        for name in group if name in need}
+
+                def sink(name, out, offset, outs=outs, bufs=bufs):
+                    if name in bufs:
+                        bufs[name][offset:offset + out.shape[0]] = out.float()
+                    else:
+                        outs[name][offset:offset + out.shape[0]] = out.float().cpu().numpy()
+
+                bad_idx.update(self._run(stimuli, group, sink, desc=f"layers {gi + 1}/{len(groups)}"))
+                keep = [i for i in range(n) if i not in bad_idx]
+                if bufs and len(keep) < 2:
+                    raise DataError(f"fewer than 2 decodable images ({len(keep)} of {n}) to fit the PCA on")
+                t0 = time.perf_counter()
+                for name in list(bufs):
+                    acts = bufs.pop(name)
+                    if len(keep) < n:
+                        acts = acts.index_select(0, torch.tensor(keep, device=self.device))
+                    scores = gram_scores(acts, self.k)[0].cpu().numpy()
+                    del acts
+                    outs.update(self._open_outputs(folder, [name], {name: scores.shape[1]}, n))
+                    outs[name][keep] = scores
+                self.timings["pca_fit_s"] += time.perf_counter() - t0
+                self._finish(folder, outs, bad_idx, files, arrays)
+        return bad_idx
+
+    @contextmanager
+    def _writing(self, folder: Path, group: Sequence[str], outs: dict):
+        """A group's outputs in the making: on any failure their temp files go and a full disk is one line."""
+        try:
+            yield
+        except BaseException as exc:
+            outs.clear()
+            for name in group:
+                atomic.tmp_path(folder / f"{fname(name)}.npy").unlink(missing_ok=True)
+            if atomic.no_space(exc):
+                raise atomic.disk_full(folder) from None
+            raise
+
+    def _finish(self, folder: Path, outs: dict, bad_idx: set[int], files: dict, arrays: dict) -> None:
+        """Zero the undecodable rows, move each finished array into place and record it."""
+        for name, arr in list(outs.items()):
+            if bad_idx:
+                arr[sorted(bad_idx)] = 0.0
+            arr.flush()
+            del arr
+            f = folder / f"{fname(name)}.npy"
+            os.replace(atomic.tmp_path(f), f)
+            files[name] = file_record(f)
+            arrays[name] = np.load(f, mmap_mode="r")
+        outs.clear()
 
     def _open_outputs(self, folder: Path, group: Sequence[str], dims: dict[str, int], n: int) -> dict:
         """Preallocated float32 memory maps (temp files) for a group's layers. The space is checked and

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import __version__
@@ -136,7 +136,22 @@ def plan_benchmark(benchmark: str, *, benchmark_args: dict[str, Any] | None = No
         raise
     if check_roots:
         options.data_roots.check_all_used(bench.identifier)
-    return BenchmarkPlan(bench, config, data, options)
+    if _limit_cut_nothing(bench, options, data):  # the whole data set: a full run, keyed as one, not a smoke run
+        options = replace(options, limit=None)
+        config["limit"] = None
+        data = bench.data(options)
+    return BenchmarkPlan(bench, config, data.labelled(options.data_name) if data else data, options)
+
+
+def _limit_cut_nothing(bench: Benchmark, options: RunOptions, data: DataInfo | None) -> bool:
+    """Whether ``--limit`` left out no stimulus: fewer stimuli than the limit, and the data read without it
+    are the same (same fingerprint)."""
+    counts = (data.counts or {}) if data is not None else {}
+    count = counts.get("stimuli", counts.get("images"))
+    if not options.limit or not isinstance(count, int) or count >= options.limit:
+        return False
+    whole = bench.data(replace(options, limit=None))
+    return whole is not None and whole.fingerprint == data.fingerprint
 
 
 def _options(options: RunOptions | None, kwargs: dict[str, Any]) -> RunOptions:

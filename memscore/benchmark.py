@@ -29,6 +29,8 @@ class RunOptions:
     pca_bases: str = "auto"
     progress: bool = True
     cache_dir: Path | None = None
+    #: the data set's name on boards (``--data-name``); default its folder's name. Never keyed
+    data_name: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     #: the ``--data-root NAME=PATH`` roots (``data_root`` is the unnamed PATH, or the benchmark's own root
     #: once :meth:`for_benchmark` resolved it); shared by every copy of these options

@@ -37,7 +37,7 @@ __all__ = ["write_site", "safe_file_name", "csv_rows"]
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf"]
-CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}h1{font-size:1.5em;margin:0 0 .3em}
+CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}.banner{background:#fff3cd;padding:.4em .6em}h1{font-size:1.5em;margin:0 0 .3em}
 .meta,.data,small,.raw{color:#666}table{border-collapse:collapse}th,td{padding:.3em .6em;
 border-bottom:1px solid #ddd;text-align:left;vertical-align:top}td.num{text-align:right;white-space:nowrap}
 th[data-col]{cursor:pointer;user-select:none;background:#f4f4f4}th[aria-sort=ascending]::after{content:" \\25B2"}
@@ -253,7 +253,9 @@ def _data_line(b: dict) -> str:
     d = _d(b.get("data"))
     fp = str(d.get("fingerprint") or "").split(":")[-1][:10]
     counts = ", ".join(f"{c:,} {k}" if isinstance(c, int) else f"{c} {k}" for k, c in _d(d.get("counts")).items())
-    return (f"<li><b>{_e(b['name'])}</b>: {_e(d.get('name') or '?')}" + (f" <code>{_e(fp)}</code>" if fp else "")
+    label, name = d.get("label") or d.get("name") or "?", d.get("name")
+    return (f"<li><b>{_e(b['name'])}</b>: {_e(label)}" + (f" ({_e(name)})" if name and name != label else "")
+            + (f" <code>{_e(fp)}</code>" if fp else "")
             + (f" ({_e(counts)})" if counts else "") + "</li>")
 
 
@@ -289,7 +291,7 @@ def _index(board: dict, benches: list[dict], models: list[dict], figs: list[tupl
     options = "".join(f'<option value="{_e(t)}">{_e(t)}</option>' for t in all_tags)
     fig_list = "".join(f'<li><a href="figures/{_e(f)}.html">{_e(fig.get("title") or fig.get("id") or f)}</a></li>'
                        for fig, f in figs)
-    html_ = (f"<header><h1>{_e(title)}</h1><p class=\"meta\">generated {_e(board.get('generated') or '–')} · "
+    html_ = (f"<header>{_banner(board)}<h1>{_e(title)}</h1><p class=\"meta\">generated {_e(board.get('generated') or '–')} · "
              f"memscore {_e(version)}</p><p>Data behind each benchmark column:</p><ul class=\"data\">"
              + "".join(_data_line(b) for b in benches) + "</ul></header>"
              '<div class="controls"><input id="filter" type="search" placeholder="filter: model, weights, tag" '
@@ -307,7 +309,13 @@ def _notes(board: dict) -> str:
     return f'<h2>Notes</h2><ul class="notes">{"".join(f"<li>{_e(n)}</li>" for n in notes)}</ul>' if notes else ""
 
 
-def _model_page(m: dict, benches: list[dict], colours: dict) -> str:
+def _banner(board: dict) -> str:
+    """The board's caveat (``banner``: "synthetic data", a draft), said at the top of every page."""
+    text = board.get("banner")
+    return f'<p class="banner"><strong>{_e(text)}</strong></p>' if text else ""
+
+
+def _model_page(m: dict, benches: list[dict], colours: dict, banner: str = "") -> str:
     rows = []
     for b in benches:
         s = m["scores"].get(b["name"])
@@ -323,7 +331,7 @@ def _model_page(m: dict, benches: list[dict], colours: dict) -> str:
     plot = "<p>No per-layer profiles.</p>"
     if profiles:
         sx, sy, axes = _axes((0.0, 1.0), _range([p[1] for pts in profiles.values() for p in pts]), "relative depth",
-                             "score", W - 160)
+                             "score")
         g, legend = [axes], []
         for k, (n, pts) in enumerate(profiles.items()):
             c = colours.get(n, PALETTE[k % len(PALETTE)])
@@ -336,12 +344,13 @@ def _model_page(m: dict, benches: list[dict], colours: dict) -> str:
                              f'stroke-width="2"><title>{_e(kind)}: {_e(name)}</title></circle>'
                              f'<text x="{sx(d) + 7:.1f}" y="{sy(v) - 7:.1f}" fill="{c}">{_e(name)}</text>')
                     break
-            legend.append(f'<line x1="{W - 145}" x2="{W - 125}" y1="{MT + 10 + 18 * k}" y2="{MT + 10 + 18 * k}" '
-                          f'stroke="{c}" stroke-width="3"/><text x="{W - 120}" y="{MT + 14 + 18 * k}">{_e(n)}</text>')
+            # the legend is HTML under the plot: a long benchmark name wraps there instead of being cut at the edge
+            legend.append(f'<li><span style="background:{c}"></span>{_e(n)}</li>')
         plot = (f'<svg id="profiles" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-                f'role="img" aria-label="per-layer profiles">' + "".join(g + legend) + "</svg>")
+                f'role="img" aria-label="per-layer profiles">' + "".join(g) + "</svg>"
+                f'<ul class="legend">{"".join(legend)}</ul>')
     tags = f"<p>tags: {_e(', '.join(m['tags']))}</p>" if m["tags"] else ""
-    body = (f'<p><a href="../index.html">← leaderboard</a></p><h1>{_e(m["model"])}</h1><p>weights: '
+    body = (f'<p><a href="../index.html">← leaderboard</a></p>{banner}<h1>{_e(m["model"])}</h1><p>weights: '
             f'{_e(m.get("weights"))} · id <code>{_e(m["id"])}</code> · {_params(m.get("params"))} parameters · '
             f'{_fmt(m.get("n_layers"), ".0f")} layers · ImageNet top-1 {_fmt(m.get("imagenet_top1"), ".2f")}</p>{tags}'
             "<table><thead><tr><th>benchmark</th><th>value ± error</th><th>raw</th><th>ceiling</th><th>layer</th>"
@@ -349,7 +358,7 @@ def _model_page(m: dict, benches: list[dict], colours: dict) -> str:
     return _page(m["id"], body)
 
 
-def _figure_page(fig: dict, models: list[dict]) -> str:
+def _figure_page(fig: dict, models: list[dict], banner: str = "") -> str:
     xb, yb = str(fig.get("x")), str(fig.get("y"))
     pts, legend = [], []
     for i, m in enumerate(models):
@@ -369,7 +378,7 @@ def _figure_page(fig: dict, models: list[dict]) -> str:
         plot = (f'<svg id="scatter" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
                 f'role="img" aria-label="{_e(title)}">{axes}{dots}</svg>')
     stats = f"ρ = {_fmt(fig.get('rho'))}, p = {_fmt(fig.get('p'), '.3g')}, n = {_fmt(fig.get('n'), '.0f')}"
-    body = (f'<p><a href="../index.html">← leaderboard</a></p><h1>{_e(title)}</h1>{plot}<p class="stats">{_e(stats)}'
+    body = (f'<p><a href="../index.html">← leaderboard</a></p>{banner}<h1>{_e(title)}</h1>{plot}<p class="stats">{_e(stats)}'
             f'</p><p class="caption">{_e(fig.get("caption"))}</p><ul class="legend">{"".join(legend)}</ul>')
     return _page(title, body)
 
@@ -409,9 +418,9 @@ def write_site(board: dict, out: Path) -> Path:
     figs = [(_d(f), safe_file_name(_d(f).get("id") or f"fig{i + 1}", always_hash=False))
             for i, f in enumerate(_l(board.get("figures")))]
     for m in models:
-        (out / "models" / m["file"]).write_text(_model_page(m, benches, colours), encoding="utf-8")
+        (out / "models" / m["file"]).write_text(_model_page(m, benches, colours, _banner(board)), encoding="utf-8")
     for fig, name in figs:
-        (out / "figures" / f"{name}.html").write_text(_figure_page(fig, models), encoding="utf-8")
+        (out / "figures" / f"{name}.html").write_text(_figure_page(fig, models, _banner(board)), encoding="utf-8")
     _write_csv(out / "board.csv", board)
     index = out / "index.html"
     index.write_text(_index(board, benches, models, figs), encoding="utf-8")

@@ -106,7 +106,21 @@ def list_(kind, tag, as_json, details):
     rows = [(e.name + (":<name>" if e.prefix else ""), e.plugin, ",".join(e.tags),
              "yes" if e.available else "no", e.description if e.available else f"({e.reason}) {e.description}")
             for e in entries]
+    if kind == "benchmarks":  # a benchmark's version keys its stored runs: shown beside its name
+        rows = [(r[0], _bench_version(e), *r[1:]) for r, e in zip(rows, entries)]
+        _table(["name", "version", "plugin", "tags", "available", "description"], rows)
+        return
     _table(["name", "plugin", "tags", "available", "description"], rows)
+
+
+def _bench_version(entry) -> str:
+    """The version a benchmark's runs are keyed under (its class's ``version``; imports its module)."""
+    if entry.available:
+        try:
+            return str(getattr(entry.resolve(), "version", "") or entry.version)
+        except Exception:  # noqa: BLE001 - listing never fails on one plugin
+            pass
+    return entry.version or "-"
 
 
 def _declared(entry) -> list[dict]:
@@ -182,10 +196,11 @@ def layers(model_name, weights, model_args, image_size, min_units, as_json):
 @click.option("--benchmark", "-b", required=True, help="benchmark name (see `memscore list benchmarks`)")
 @data_root_option
 @run_options
+@click.option("--data-name", help="what boards call this run's data set (default: its folder's name); never keyed")
 @click.option("--force", is_flag=True, help="recompute even if a stored score exists (the old one stays as history)")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def score(model, benchmark, weights, model_args, benchmark_args, data_roots, device, batch_size, num_workers,
-          bf16, seed, limit, skip_bad_images, pca_bases, force, no_progress, fmt):
+          bf16, seed, limit, skip_bad_images, pca_bases, data_name, force, no_progress, fmt):
     """Score MODEL on BENCHMARK (stored; a finished run is returned from the store)."""
     from .api import score as run_score
     from .benchmark import RunOptions
@@ -196,7 +211,7 @@ def score(model, benchmark, weights, model_args, benchmark_args, data_roots, dev
     data_root, named = parse_data_roots(data_roots)
     opts = RunOptions(device=device, batch_size=batch_size, seed=seed, limit=limit, data_root=data_root,
                       data_roots=named, num_workers=num_workers, bf16=bf16, skip_bad_images=skip_bad_images,
-                      pca_bases=pca_bases, progress=not no_progress)
+                      pca_bases=pca_bases, progress=not no_progress, data_name=data_name)
     result = run_score(model, benchmark, weights=weights, model_args=parse_kv(model_args, "--model-args"),
                        benchmark_args=parse_kv(benchmark_args, "--benchmark-args"), options=opts, force=force)
     if fmt == "json":

@@ -29,6 +29,18 @@ class DataInfo:
     counts: dict[str, Any] = field(default_factory=dict)
     root: str = ""  # where it was read from (informative only: never keyed)
     parts: dict[str, str] = field(default_factory=dict)  # fingerprints of its parts (stimuli, targets, ...)
+    #: what a board calls it: ``--data-name``, else its folder's name (two copies of one data set told apart
+    #: by more than a hash); informative only, never keyed
+    label: str = ""
+
+    def labelled(self, given: str | None = None) -> "DataInfo":
+        """This data with its label: ``given``, else the root folder's name (a manifest's data set name)."""
+        from pathlib import PurePath
+
+        root = PurePath(self.root) if self.root else None
+        self.label = given or (self.name if root is None or root.suffix.lower() == ".json" else root.name) \
+            or self.name
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import atomic
+from .safetext import one_line
 from .cache import read_json
 from .errors import OptionError
 from .sweep import Sweep, SweepError
@@ -72,7 +73,7 @@ def _run_job(folder: str, model: str, log: str, progress: bool) -> dict[str, Any
                 ff.parent.mkdir(parents=True, exist_ok=True)
                 atomic.write_text(ff, json.dumps({
                     "model": model, "benchmark": pair.benchmark, "key": pair.key, "time": time.time(),
-                    "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:500], "log": log,
+                    "error": one_line(f"{type(exc).__name__}: {exc}".splitlines()[0], 500), "log": log,
                     "traceback": traceback.format_exc()}, indent=1))
                 print(f"memscore sweep: {model} on {pair.benchmark} failed: {exc}", file=sys.stderr, flush=True)
     finally:
@@ -195,7 +196,7 @@ class SlurmExecutor:
         try:
             self.jobs = ex.map_array(run_job, [str(sweep.folder)] * len(models), models)
         except Exception as exc:  # noqa: BLE001 - sbatch refusing is the user's to fix
-            raise SweepError(f"sbatch refused the sweep's job array: {str(exc).strip().splitlines()[-1][:300]}") from None
+            raise SweepError(f"sbatch refused the sweep's job array: {one_line((str(exc).strip().splitlines() or [''])[-1], 300)}") from None
         for m, job in zip(models, self.jobs):
             _write_submitted(sweep, m, job)
         if not self.wait:
@@ -212,7 +213,7 @@ class SlurmExecutor:
                     out = job.result()
                     yield Finished(m, out["files"], "", log)
                 except Exception as exc:  # noqa: BLE001 - cancelled, timed out, node failure
-                    yield Finished(m, [], f"SLURM job {job.job_id}: {str(exc).strip().splitlines()[0][:300]}", log)
+                    yield Finished(m, [], f"SLURM job {job.job_id}: {one_line(exc, 300)}", log)
 
 
 def _write_submitted(sweep: Sweep, model: str, job) -> None:

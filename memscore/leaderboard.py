@@ -147,8 +147,11 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
             continue
         what = [w for w, i in (("version", 1), ("data", 2), ("config", 3)) if len({c[i] for c in cs}) > 1]
         differs = _config_differences({c: columns[c][0] for c in cs})
+        labels = {c: _data_label(columns[c][0]) for c in cs}
+        named = len(set(labels.values())) == len(cs)  # the data's own names tell the columns apart: use them
         for c in cs:
-            tagtxt = ", ".join({"version": f"v{c[1]}", "data": f"data {str(c[2])[:8]}",
+            tagtxt = ", ".join({"version": f"v{c[1]}",
+                                "data": f"data {labels[c]}" if named else f"data {labels[c]} {str(c[2])[:8]}",
                                 "config": differs[c]}[w] for w in what)
             names[c] = f"{bench} [{tagtxt}]"
         notes.append(f"{bench} is shown as {len(cs)} columns: its runs differ in {' and '.join(what)}, and a "
@@ -161,7 +164,8 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
         data = first.meta.get("data") or {}
         board_benches.append({
             "name": names[c], "benchmark": c[0], "version": c[1], "description": bench_meta.get(c[0], ""),
-            "data": {"name": data.get("name"), "fingerprint": data.get("fingerprint"), "counts": data.get("counts")},
+            "data": {"name": data.get("name"), "label": data.get("label") or data.get("name"),
+                     "fingerprint": data.get("fingerprint"), "counts": data.get("counts")},
             "config": (first.meta.get("config") or {}).get("benchmark_args"),
             "ceiling": any(s.ceiling is not None for s in columns[c]),
             "layerwise": any(len(s.layers) > 1 for s in columns[c])})
@@ -380,7 +384,9 @@ def _data_lines(board: dict) -> list[str]:
     for b in board["benchmarks"]:
         d = b.get("data") or {}
         counts = ", ".join(f"{k} {v}" for k, v in (d.get("counts") or {}).items() if v is not None)
-        lines.append(f"{b['name']}: data {d.get('name')}:{str(d.get('fingerprint'))[:10]}"
+        label = d.get("label") or d.get("name")
+        named = f"{label} ({d.get('name')})" if d.get("name") and label != d.get("name") else label
+        lines.append(f"{b['name']}: data {named}:{str(d.get('fingerprint'))[:10]}"
                      + (f" ({counts})" if counts else "") + ("; ceiling-normalised, raw beside" if b["ceiling"] else ""))
     return lines + board.get("notes", [])
 
@@ -404,3 +410,9 @@ def _table(board: dict) -> str:
     if not rows:
         lines.append("(no scores: run `memscore score` or `memscore sweep` first, or pass --from BUNDLE)")
     return "\n".join(lines + [""] + [printable(line) for line in _data_lines(board)]) + "\n"
+
+
+def _data_label(s: Score) -> str:
+    """A run's data set as the board names it: its label (``--data-name``, its folder), else its name."""
+    data = s.meta.get("data") or {}
+    return str(data.get("label") or data.get("name") or "data")

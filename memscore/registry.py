@@ -100,7 +100,7 @@ class Registrar:
     ) -> Entry:
         entry = Entry(
             kind=self._kind, name=name, factory=factory, plugin=self._plugin,
-            description=description, tags=tuple(tags), version=version or self._version,
+            description=description, tags=tuple(dict.fromkeys(tags)), version=version or self._version,
             plugin_version=self._version, available=available, reason=reason, params=dict(params or {}), meta=meta,
             prefix=_prefix,
         )

@@ -267,3 +267,88 @@ def test_layer_discovery_counts_and_last_call(model):
     assert info["layer1.0.relu"].calls == 2  # reused ReLU: its last call (the block output) is captured
     assert model.penultimate_layer == "avgpool"
     assert model.excluded_layers() == []
+
+
+@pytest.mark.parametrize("memory_gb", [None, 0.002], ids=["one-group", "many-groups"])
+def test_stimuli_as_their_own_reference_project_from_the_gram_with_no_basis(model, images, tmp_path, memory_gb):
+    """The reference set is the stimuli: scores U·sqrt(λ) from the Gram, one pass per group, nothing under
+    pca/; float64 sklearn's PCA to 1e-6 of the layer's scale, and the stored-basis path's numbers with the same
+    signs (that path's float32 basis is ~100x less exact: 2-5e-6 here)."""
+    kw = dict(n_components=10, reference=images, batch_size=16, image_size=SIZE, progress=False,
+              memory_gb=memory_gb)
+    layers = model.layers(image_size=SIZE)
+    disk = Extractor(model, cache_dir=tmp_path / "a", pca_bases="disk", **kw)
+    stored = disk.extract(images, layers)
+    gram = Extractor(model, cache_dir=tmp_path / "b", **kw)
+    ours = gram.extract(images, layers)
+    assert list((tmp_path / "a" / "pca").rglob("*.pt")) and not (tmp_path / "b" / "pca").exists()
+    assert gram.passes < disk.passes and (memory_gb or gram.passes == 1)
+    reduced = 0
+    for name in layers:
+        a, b = np.asarray(stored[name], dtype=np.float64), np.asarray(ours[name], dtype=np.float64)
+        assert a.shape == b.shape
+        reduced += a.shape[1] == 10
+        np.testing.assert_allclose(b, a, rtol=0, atol=2e-5 * max(np.abs(a).max(), 1e-30), err_msg=name)
+    assert reduced > 40
+    sample = [layers[0], layers[len(layers) // 2], layers[-3]]
+    full = full_activations(model, images, sample)
+    for name in sample:
+        ref = PCA(n_components=10, svd_solver="full").fit_transform(full[name])
+        b = np.asarray(ours[name], dtype=np.float64)
+        signs = np.sign((ref * b).sum(0))
+        assert (np.sign((np.asarray(stored[name]) * b).sum(0)) > 0).all(), name  # the basis path's signs
+        assert np.abs(b * signs - ref).max() < 1e-6 * np.abs(ref).max(), name
+
+
+def test_gram_path_drops_undecodable_stimuli_like_the_basis_path(model, tmp_path):
+    root = build_lamem(tmp_path / "lamem", 24, image_size=48)
+    files = sorted((root / "images").glob("*.jpg"))
+    files[5].write_bytes(b"not a jpeg")
+    stimuli = Stimuli.from_folder(root / "images")
+    kw = dict(n_components=6, reference=stimuli, batch_size=8, image_size=SIZE, progress=False,
+              skip_bad_images=True)
+    layers = ["layer1.0.conv1", "layer3", "fc"]
+    a = Extractor(model, cache_dir=tmp_path / "a", pca_bases="disk", **kw).extract(stimuli, layers)
+    b = Extractor(model, cache_dir=tmp_path / "b", **kw).extract(stimuli, layers)
+    assert a.bad == b.bad == [stimuli.ids[5]]
+    for name in layers:
+        assert not np.asarray(b[name])[5].any()
+        np.testing.assert_allclose(b[name], a[name], rtol=0, atol=2e-5 * np.abs(np.asarray(a[name])).max())
+    with pytest.raises(DataError, match="cannot decode"):
+        Extractor(model, cache_dir=tmp_path / "c", **{**kw, "skip_bad_images": False}).extract(stimuli, layers)
+
+
+def test_the_cost_is_said_before_the_work_and_refused_when_it_cannot_fit(model, images, tmp_path, monkeypatch,
+                                                                        capsys):
+    import memscore.memory as mem
+    from memscore.atomic import DiskFullError
+    from memscore.cost import ResourceError
+
+    kw = dict(n_components=10, batch_size=16, image_size=SIZE, progress=False)
+    layers = ["layer1.0.conv1", "layer4", "fc"]
+    units = {li.name: li.units for li in model.layer_info(SIZE)}
+    Extractor(model, cache_dir=tmp_path / "a", reference=images, **kw).extract(images, layers)
+    line = capsys.readouterr().err
+    expected = 60 * 4 * 10 * 3  # each layer has more than k units: 10 components each
+    from memscore.cost import size
+    assert "60 stimuli x 3 layers to compute" in line and "; 1 pass;" in line and "no bases written" in line
+    assert f"activations {size(expected)}" in line
+    disk = Extractor(model, cache_dir=tmp_path / "b", reference=images.subset(range(20)), pca_bases="disk", **kw)
+    disk.extract(images, layers)
+    line = capsys.readouterr().err
+    bases = sum(units[n] * (10 + 1) * 4 for n in layers)
+    assert "; 2 passes;" in line and f"PCA bases {size(bases)} written" in line
+
+    def nothing(*_a, **_k):
+        pytest.fail("a forward pass ran although the plan was refused")
+
+    monkeypatch.setattr(model.module, "forward", nothing)
+    monkeypatch.setattr(mem, "available_memory", lambda: 1000)
+    with pytest.raises(ResourceError, match=r"layer layer1\.0\.conv1 needs .* of memory at once"):
+        Extractor(model, cache_dir=tmp_path / "c", reference=images, **kw).extract(images, layers)
+    monkeypatch.setattr(mem, "available_memory", lambda: 0)
+    import memscore.atomic as atomic
+
+    monkeypatch.setattr(atomic, "_free", lambda folder: 1000)
+    with pytest.raises(DiskFullError, match="this step needs"):
+        Extractor(model, cache_dir=tmp_path / "d", reference=images, **kw).extract(images, layers)

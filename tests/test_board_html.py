@@ -313,3 +313,25 @@ def test_svg_plots(site, driver):
     labels = [t.text for t in driver.find_elements(By.CSS_SELECTOR, "svg#scatter text")]
     assert "neural-it" in labels and "lamem-pls" in labels
     assert len(driver.find_elements(By.CSS_SELECTOR, ".legend li")) == 3  # the tiny model has no neural-it layer
+
+
+def test_a_banner_is_said_on_every_page(tmp_path):
+    board = {**make_board(), "banner": "synthetic data: <nothing> here is real"}
+    index = write_site(board, tmp_path / "site")
+    pages = list(index.parent.rglob("*.html"))
+    assert len(pages) == 1 + len(board["models"]) + len(board["figures"])
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert '<p class="banner"><strong>synthetic data: &lt;nothing&gt; here is real</strong></p>' in text, page
+    assert "banner" not in write_site(make_board(), tmp_path / "plain").read_text(encoding="utf-8").split("</style>")[1]
+
+
+def test_model_page_legend_is_not_clipped(site, driver):
+    """The profile legend is HTML under the plot (it wraps), not SVG text cut at the plot's right edge."""
+    board, index = site
+    m = board["models"][0]
+    assert _load(driver, index.parent / "models" / f"{safe_file_name(m['id'])}.html") == []
+    items = driver.find_elements(By.CSS_SELECTOR, ".legend li")
+    assert [i.text for i in items] == list(m["profiles"])
+    width = driver.execute_script("return document.documentElement.clientWidth")
+    assert all(i.rect["x"] + i.rect["width"] <= width for i in items)

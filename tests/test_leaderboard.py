@@ -86,15 +86,39 @@ def test_two_data_fingerprints_are_never_one_column(store):
     put(store, run("netA", "lamem-pls", 0.9, fp="cccc3333"))  # netA also on other LaMem data
     board = build_board(benchmarks=["lamem-pls"])
     names = [b["name"] for b in board["benchmarks"]]
-    assert names == ["lamem-pls [data aaaa1111]", "lamem-pls [data cccc3333]"]
+    assert names == ["lamem-pls [data lamem aaaa1111]", "lamem-pls [data lamem cccc3333]"]  # one name: hashes
     assert any("lamem-pls is shown as 2 columns" in n and "data" in n for n in board["notes"])
     net_a = next(m for m in board["models"] if m["model"] == "netA")
-    assert net_a["scores"]["lamem-pls [data aaaa1111]"]["value"] == 0.61
-    assert net_a["scores"]["lamem-pls [data cccc3333]"]["value"] == 0.9
+    assert net_a["scores"]["lamem-pls [data lamem aaaa1111]"]["value"] == 0.61
+    assert net_a["scores"]["lamem-pls [data lamem cccc3333]"]["value"] == 0.9
     net_b = next(m for m in board["models"] if m["model"] == "netB")
-    assert "lamem-pls [data cccc3333]" not in net_b["scores"]
+    assert "lamem-pls [data lamem cccc3333]" not in net_b["scores"]
     text = write_board(board, "table")
     assert "lamem-pls is shown as 2 columns" in text
+
+
+def test_data_sets_are_told_apart_by_their_names():
+    """Two copies of one data set with names of their own (--data-name, their folders) are columns named by
+    them, and every format says the name beside the data set's own."""
+    st = ResultStore()
+    for fp, label in (("aaaa1111", "lamem-full"), ("cccc3333", "lamem-faces")):
+        r = run("netA", "lamem-pls", 0.9, fp=fp)
+        r.meta["data"]["label"] = label
+        put(st, r)
+    board = build_board(benchmarks=["lamem-pls"])
+    assert sorted(b["name"] for b in board["benchmarks"]) == ["lamem-pls [data lamem-faces]",
+                                                            "lamem-pls [data lamem-full]"]
+    assert "lamem-pls [data lamem-faces]: data lamem-faces (lamem):cccc3333" in write_board(board, "table")
+
+
+def test_a_runs_data_label_is_given_or_its_folder(tmp_path):
+    from memscore.fingerprint import DataInfo
+
+    assert DataInfo("lamem", "f", root=str(tmp_path / "LaMem-small")).labelled().label == "LaMem-small"
+    assert DataInfo("lamem", "f", root=str(tmp_path / "x")).labelled("mine").label == "mine"
+    assert DataInfo("synthetic-neural", "f", root=str(tmp_path / "neural.json")).labelled().label == \
+        "synthetic-neural"  # a manifest: the data set it names
+    assert DataInfo("lamem", "f").labelled().label == "lamem"
 
 
 def test_settings_split_columns_and_smoke_runs_are_left_out(store):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from .options import no_progress_option
+
 from .options import data_root_option
 from ..errors import MemscoreError, OptionError
 
@@ -67,7 +69,7 @@ def bundle(out, models, benchmarks, tag, force):
 @click.option("--tolerance", default=1e-4, show_default=True, type=click.FloatRange(0),
               help="absolute difference allowed between a bundle's value and the re-scored one")
 @click.option("--json", "as_json", is_flag=True, help="the report as JSON (a list of reports for several bundles)")
-@click.option("--no-progress", is_flag=True, help="no progress bars")
+@no_progress_option
 def verify(bundles, rescore, seed, data_roots, tolerance, as_json, no_progress):
     """Check result bundles: each run file's SHA-256, schema, key and internal consistency, versions against
     the plugins installed here, data fingerprints against your data; --rescore N re-runs N runs.

@@ -112,11 +112,25 @@ def _print_report(name, report: dict) -> None:
         if key == "root":
             continue
         if isinstance(value, dict):
-            click.echo(f"  {key}:")
+            click.echo(f"  {key.replace('_', ' ')}:")
             for k, v in value.items():
-                click.echo(f"    {k}: {v}")
+                click.echo(f"    {k}: {_plain(v)}")
         else:
-            click.echo(f"  {key}: {value}")
+            click.echo(f"  {key.replace('_', ' ')}: {_plain(value)}")
+
+
+def _plain(value) -> str:
+    """A report value as people read it: ``train 184, val 15, test 41``, ``1, 2, 3``, ``yes``/``no``, ``none``;
+    never a Python repr."""
+    from ..safetext import printable
+
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, (list, tuple, set)):
+        return ", ".join(_plain(v) for v in value) or "none"
+    return "none" if value is None else printable(str(value))
 
 
 def register_commands(cli):

@@ -3,6 +3,21 @@ from __future__ import annotations
 
 import click
 
+
+def no_progress(asked: bool) -> bool:
+    """Whether to show no progress bars: when asked, and when stderr is a file or pipe (a SLURM log, CI): there a
+    bar's redraws become hundreds of lines around a dozen of content. MEMSCORE_PROGRESS=1 keeps them."""
+    import os
+    import sys
+
+    return bool(asked) or not (sys.stderr.isatty() or os.environ.get("MEMSCORE_PROGRESS") == "1")
+
+
+#: ``--no-progress`` for any command (plugin commands too), with that rule
+no_progress_option = click.option("--no-progress", is_flag=True, callback=lambda ctx, param, v: no_progress(v),
+                                  help="no progress bars (none either when stderr is not a terminal, unless "
+                                       "MEMSCORE_PROGRESS=1)")
+
 _RUN_OPTIONS = [
     click.option("--weights", default="default", show_default=True, help="none | default | PATH to a checkpoint"),
     click.option("--model-args", default="", help="k=v,k=v passed to the model factory"),
@@ -18,8 +33,9 @@ _RUN_OPTIONS = [
                  help="drop undecodable images (listed in the score) instead of stopping"),
     click.option("--pca-bases", type=click.Choice(["auto", "disk", "refit"]), default="auto", show_default=True,
                  help="keep fitted PCA bases on disk, or refit them each run (auto: refit when the disk cannot hold them)"),
-    click.option("--no-progress", is_flag=True, help="no progress bars"),
+    no_progress_option,
 ]
+
 
 
 def run_options(fn):

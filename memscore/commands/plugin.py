@@ -8,6 +8,7 @@ import click
 
 from ..errors import MemscoreError
 from .common import _known
+from ..testing import KIT_MODEL
 from .options import data_root_option
 
 @click.command("check-plugin")
@@ -15,7 +16,7 @@ from .options import data_root_option
 @data_root_option
 @click.option("--other-data-root", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="other data of the same format: the run key must change")
-@click.option("--model", "model_name", default="torchvision:resnet18", show_default=True,
+@click.option("--model", "model_name", default=KIT_MODEL, show_default=True,
               help="the model the benchmark checks score (random init)")
 @click.option("--example", multiple=True, help="a name to check in a prefix family (e.g. --example timm:resnet18)")
 @click.option("--limit", type=click.IntRange(1), help="stimuli for the benchmark run")

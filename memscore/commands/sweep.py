@@ -104,7 +104,7 @@ def _print_plan(s, ex, dry_run: bool) -> None:
             click.echo(f"  {p.state:<8} {p.model}  {p.benchmark}", err=True)
         if len(todo) > len(show):
             click.echo(f"  … and {len(todo) - len(show)} more (--dry-run lists them all)", err=True)
-    click.echo(f"folder: {s.folder}", err=True)
+    click.echo(f"folder: {s.folder}" + (" (not created: a dry run writes nothing)" if dry_run else ""), err=True)
 
 
 def _duration(secs: float) -> str:

@@ -100,21 +100,60 @@ def build_lamem(root: Path, n_images: int = 300, *, seed: int = 0, image_size: i
         Image.fromarray(_image(float(ui), rng, image_size), "RGB").save(images / name, "JPEG", quality=90)
 
     u_scored = u[np.random.default_rng([seed, 3]).permutation(n_images)] if shuffled else u
+    _write_splits(splits, names, u_scored, seed=seed, noise=noise, n_splits=n_splits)
+    return root
+
+
+# ------------------------------------------------------------------------------------- bad images
+
+def _write_splits(splits: Path, names: list[str], u: np.ndarray, *, seed: int, noise: float, n_splits: int) -> None:
+    """LaMem's split files: per split a fresh noisy score 0.3 + 0.6 u (clipped, in 1/40 steps) per image."""
+    n_images = len(names)
     n_train, n_val, _ = split_sizes(n_images)
     for k in range(1, n_splits + 1):
         srng = np.random.default_rng([seed, 4, k])
         order = srng.permutation(n_images)
         # a fresh draw per split (each image is in exactly one part of split k, so per file too)
-        scores = np.clip(0.3 + 0.6 * u_scored + noise * srng.standard_normal(n_images), 0.0, 1.0)
+        scores = np.clip(0.3 + 0.6 * u + noise * srng.standard_normal(n_images), 0.0, 1.0)
         scores = np.round(scores * 40.0) / 40.0
         for part, idx in (("train", order[:n_train]), ("val", order[n_train:n_train + n_val]),
                           ("test", order[n_train + n_val:])):
             lines = "".join(f"{names[i]} {scores[i]:.6f}\n" for i in idx)
             (splits / f"{part}_{k}.txt").write_text(lines)
+
+
+def build_lamem_readout(root: Path, model, n_images: int = 240, *, image_size: int = 64, layer: str = "layer4.1",
+                        k: int = 8, seed: int = 0, noise: float = 0.05, n_splits: int = 5) -> Path:
+    """A LaMem-format tree whose memorability is planted as the IT sites of :func:`build_neural` are: a random
+    linear readout of the top ``k`` principal components of ``model``'s late ``layer``. Layers like that one
+    (deep, IT-like) then predict memorability best, so Fig. 2's layer-wise ρ comes out positive, as the
+    paper's — by construction, not as a finding. Images are object-like patterns (as the neural stimuli)."""
+    from PIL import Image
+
+    from memscore.activations import Extractor
+    from memscore.stimuli import Stimuli
+
+    root = Path(root)
+    images, splits = root / "images", root / "splits"
+    images.mkdir(parents=True, exist_ok=True)
+    splits.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng([seed, 5])
+    per_object = 20
+    imgs = _images(-(-n_images // per_object), per_object, image_size, rng)[:n_images]
+    names = [f"{i:08d}.jpg" for i in range(1, n_images + 1)]
+    for name, img in zip(names, imgs):
+        Image.fromarray(img, "RGB").save(images / name, "JPEG", quality=90)
+    stimuli = Stimuli.from_paths([images / n for n in names], names)
+    acts = Extractor(model, n_components=None, batch_size=64, device="cpu", image_size=image_size,
+                     cache_dir=root / ".fixture-cache", progress=False, announce=False).extract(stimuli, [layer])
+    import shutil
+
+    shutil.rmtree(root / ".fixture-cache", ignore_errors=True)  # the planter's activations, not part of the data
+    r = _top_pcs(np.asarray(acts[layer], dtype=np.float64), k) @ rng.normal(0, 1, k)
+    u = (r - r.min()) / (r.max() - r.min())
+    _write_splits(splits, names, u, seed=seed, noise=noise, n_splits=n_splits)
     return root
 
-
-# ------------------------------------------------------------------------------------- bad images
 
 def _exif_orientation(value: int) -> bytes:
     from PIL import Image
@@ -262,7 +301,7 @@ def build_neural(root: Path, model, *, n_objects: int = 8, per_object: int = 20,
 
     stimuli = Stimuli.from_paths([root / "images" / f"{s}.png" for s in ids], ids)
     ex = ScreenExtractor(model, n_components=None, batch_size=64, device="cpu", image_size=size,
-                         cache_dir=root / ".fixture-cache", progress=False)
+                         cache_dir=root / ".fixture-cache", progress=False, announce=False)
     acts = ex.extract(stimuli, [early, late])
     means, regions, neuroids = [], [], []
     for region, layer in (("V1", early), ("IT", late)):

@@ -40,8 +40,24 @@ def test_demo_writes_leaderboard_and_figures(demo):
     pngs = list((out / "figures").glob("*.png"))
     assert pngs and all(p.stat().st_size > 0 for p in pngs)
     assert f"MEMSCORE_HOME={out / 'home'} memscore results" in r.output
-    assert _runs(out) == 9
+    assert _runs(out) == 12
     assert "synthetic data" in index.read_text()  # said on the page itself
+    pages = list((out / "leaderboard").rglob("*.html"))
+    assert len(pages) > 4 and all("synthetic data" in p.read_text() for p in pages)  # and on every other page
+
+
+@pytest.mark.slow
+def test_demo_fig2_is_paper_like_in_sign_and_draws_only_swept_regions(demo):
+    """Memorability is planted as a readout of the late layer the IT sites read out: across layers, IT
+    similarity goes with memorability (positive rho, as the paper's) and V1 similarity does not."""
+    import json
+
+    out, r = demo
+    fig2 = json.loads((out / "figures" / "fig2.json").read_text())
+    with_data = {k: p for k, p in fig2["panels"].items() if p.get("n")}
+    assert set(with_data) == {"V1", "IT"}
+    assert with_data["IT"]["rho"] > 0.5 and with_data["IT"]["rho"] > with_data["V1"]["rho"] + 0.3
+    assert "IT 0." in r.output and "by construction" in r.output
 
 
 @pytest.mark.slow
@@ -61,7 +77,7 @@ def test_the_printed_commands_run_as_printed(demo):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "torchvision:squeezenet1_1 on lamem-it" in done.stdout
-    assert _runs(out) == 11  # lamem-it and the neural-it run it committed through
+    assert _runs(out) == 14  # lamem-it and the neural-it run it committed through
 
 
 @pytest.mark.slow

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from memscore.commands.options import no_progress_option
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -140,7 +142,7 @@ def _write_csv(rows, out: Path | None, tmp: Path | None) -> None:
 @click.option("--num-workers", default=0, show_default=True, type=click.IntRange(0), help="DataLoader workers")
 @click.option("--bf16", is_flag=True, help="bf16 autocast (CUDA)")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--no-progress", is_flag=True, help="no progress bar")
+@no_progress_option
 def predict(model, weights, model_args, images, out, device, batch_size, num_workers, bf16, seed, no_progress):
     """Predict the memorability of IMAGES (files or folders) with MODEL; CSV rows: file,score."""
     from memscore.errors import MemscoreError

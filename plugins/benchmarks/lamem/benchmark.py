@@ -61,7 +61,15 @@ class LamemPLS(LayerBenchmark):
         names = sorted({n for tr, te in parts.values() for n in (*tr.names, *te.names)})
         if options.limit:
             names = names[: int(options.limit)]
+            kept = set(names)  # too few images left is said now, not after the forward passes
+            for k, (tr, te) in parts.items():
+                self._check_split(k, sum(n in kept for n in tr.names), sum(n in kept for n in te.names))
         return data, parts, Stimuli.from_paths([data.image_path(n) for n in names], names)
+
+    def _check_split(self, k: int, n_train: int, n_test: int) -> None:
+        if n_train <= self.n_components or n_test < 3:
+            raise OptionError(f"split {k}: {n_train} train / {n_test} test images left "
+                              f"(--limit too small?); need more than {self.n_components} train images")
 
     load_splits = LayerBenchmark.loaded  # (data, parts, stimuli)
 
@@ -98,9 +106,7 @@ class LamemPLS(LayerBenchmark):
         plan, targets, sizes = [], [], []
         for k in self.splits:
             (tr_idx, tr_y), (te_idx, te_y) = index(parts[k][0]), index(parts[k][1])
-            if len(tr_idx) <= self.n_components or len(te_idx) < 3:
-                raise OptionError(f"split {k}: {len(tr_idx)} train / {len(te_idx)} test images left "
-                                  f"(--limit too small?); need more than {self.n_components} train images")
+            self._check_split(k, len(tr_idx), len(te_idx))
             y = np.full(len(stimuli), np.nan)
             y[tr_idx], y[te_idx] = tr_y, te_y
             plan.append(Fold(tr_idx, te_idx))

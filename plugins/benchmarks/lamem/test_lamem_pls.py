@@ -108,6 +108,23 @@ def test_limit_and_cli_json(lamem):
     assert result["meta"]["config"]["limit"] == 200
 
 
+def test_a_limit_that_cuts_nothing_is_a_full_run(lamem):
+    """--limit above the data set's size leaves the data as they are: the run is keyed, stored and shown as
+    the full run (not hidden as a smoke run); a limit that cuts stays one."""
+    from memscore.api import plan
+
+    args = dict(weights="none", data_root=str(lamem), benchmark_args={"image_size": SIZE, "splits": [1]})
+    full = plan("resnet18", "lamem-pls", **args)
+    n = full.data.counts["images"]
+    loose = plan("resnet18", "lamem-pls", limit=n + 1, **args)
+    cut = plan("resnet18", "lamem-pls", limit=n - 100, **args)
+    assert loose.key == full.key and loose.config["limit"] is None and loose.options.limit is None
+    assert cut.key != full.key and cut.config["limit"] == n - 100 and cut.data.counts["images"] == n - 100
+    # the data's name on boards: its folder's, or --data-name's; never part of the key
+    named = plan("resnet18", "lamem-pls", data_name="lamem-mine", **args)
+    assert full.data.label == lamem.name and named.data.label == "lamem-mine" and named.key == full.key
+
+
 def test_bad_benchmark_args_are_one_line(lamem):
     from click.testing import CliRunner
 

@@ -62,7 +62,7 @@ class ZooModel:
     def tags(self) -> list[str]:
         out = [TAG] if self.harada2023 else []
         out += [self.source] if self.source != NONE else []
-        return out + ["imagenet", self.family]
+        return list(dict.fromkeys(out + ["imagenet", self.family]))  # cornet: source and family are one tag
 
     def availability(self) -> tuple[bool, str]:
         if self.source == NONE:
