@@ -53,7 +53,7 @@ def main() -> None:
     opts = RunOptions(device=args.device, batch_size=args.batch_size, data_root=data, progress=False)
     bench = memscore.load_benchmark("lamem-pls")
     model = memscore.load_model(args.model, weights="none")
-    _, _, stimuli = bench.load_splits(opts)
+    _, _, stimuli, _ = bench.load_splits(opts)
     reference = bench.reference_set(stimuli)
     layers = model.layers()
 

@@ -237,23 +237,41 @@ class LayerBenchmark(Benchmark):
         context = self.prepare(loaded, stimuli, Context(np.array([s not in bad for s in stimuli.ids], dtype=bool),
                                                         engine.device), options)
         t0 = time.perf_counter()
-        table = []
+        table, items = [], {}
         for name in tqdm(layers, desc=f"{model.identifier}: {self.identifier}", unit="layer",
                          disable=not options.progress, leave=False):
             row = self.score_layer(np.asarray(acts[name]), context)
+            if row.get("_items") is not None:  # per-item outputs: kept for the reported layer, not in the table
+                items[name] = row.pop("_items")
+            row.pop("_items", None)
             table.append({"layer": name, **row, "dims": int(acts[name].shape[1]),
                           "depth": info[name].depth, "aliases": list(info[name].aliases)})
         score_s = time.perf_counter() - t0
         best = max(table, key=lambda r: r_ if np.isfinite(r_ := _num(self.rank(r))) else -np.inf)
+        context.table = table
         out = self.summary(best, context)
         meta = {"layer": best["layer"], "n_stimuli": int(context.keep.sum()), "skipped_images": sorted(bad),
                 "excluded_layers": [{"layer": n, "units": u} for n, u in excluded],
                 "timings": {**engine.timings, "pls_s": score_s, "total_s": time.perf_counter() - t_all},
                 "activation_passes": engine.passes, **out.get("meta", {})}
+        reported = items.get(best["layer"])
+        ci = None
+        if reported is not None:  # a seeded bootstrap over the reported layer's test items
+            from .stats import bootstrap_ci
+
+            ci = bootstrap_ci(reported, seed=options.seed)
+            meta["bootstrap"] = {"n_boot": _n_boot(), "seed": options.seed, "level": 0.95, "over": "test items"}
         return Score(model=model.identifier, benchmark=self.identifier, benchmark_version=str(self.version),
                      value=out.get("value", best["value"]), error=out.get("error", best.get("error")),
                      ceiling=out.get("ceiling"), raw=out.get("raw", best.get("raw", best["value"])),
-                     layers=table, splits=out.get("splits", []), meta=meta)
+                     layers=table, splits=out.get("splits", []), meta=meta, ci=out.get("ci", ci),
+                     items=reported.to_dict() if reported is not None else None)
+
+
+def _n_boot() -> int:
+    from .stats import N_BOOT
+
+    return N_BOOT
 
 
 def _num(x: Any) -> float:

@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+OPTIONAL = ("ci", "items")
+
+
 @dataclass
 class Score:
     model: str
@@ -22,6 +25,10 @@ class Score:
     splits: list[dict[str, Any]] = field(default_factory=list)
     #: provenance: versions, weights, seed, device, config, skipped items, timings, run id
     meta: dict[str, Any] = field(default_factory=dict)
+    #: seeded bootstrap interval [low, high] of ``value`` over the test items (:mod:`memscore.stats`)
+    ci: list[float] | None = None
+    #: per-item outputs of the reported layer (:class:`memscore.items.Items` as a dict)
+    items: dict[str, Any] | None = None
 
     @property
     def best_layer(self) -> str | None:
@@ -29,7 +36,11 @@ class Score:
         return max(rows, key=lambda r: r["value"])["layer"] if rows else None
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(asdict(self))
+        d = _clean(asdict(self))
+        for k in OPTIONAL:  # absent, not null, when a run has none: a run file written before them reads back equal
+            if d.get(k) is None:
+                d.pop(k, None)
+        return d
 
     def to_json(self, **kw: Any) -> str:
         return json.dumps(self.to_dict(), **kw)

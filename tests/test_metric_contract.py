@@ -65,7 +65,7 @@ def test_lamem_pls_with_a_third_party_ridge_equals_sklearn(ridge, tmp_path):
     bench = memscore.load_benchmark("lamem-pls", **{**args, "regression": "ridge"})
     from memscore.benchmark import RunOptions
 
-    _, parts, stimuli = bench.load_splits(RunOptions(data_root=root))
+    _, parts, stimuli, _ = bench.load_splits(RunOptions(data_root=root))
     model = memscore.load_model("torchvision:resnet18", weights="none")
     from memscore.activations import Extractor
 

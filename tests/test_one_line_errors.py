@@ -85,7 +85,7 @@ def test_non_utf8_data_root_is_checked_and_scored(toy, lamem_non_utf8):
     assert "images: 48" in r.output
     report = r.output.split("\n", 1)[1]  # the first line names the (non-UTF-8) root
     assert not any(c in report for c in "{}[]'") and "True" not in report and "False" not in report  # no reprs
-    assert "split ids: 1, 2, 3, 4, 5" in report and "images checked: yes" in report
+    assert "\n  split ids: 1\n" in report and "images checked: yes" in report
     r = cli_ok(["score", "-m", "tiny-cnn", "-b", "lamem-pls", "--weights", "none", "--data-root",
                 str(lamem_non_utf8), "--benchmark-args", "splits=1,pca=0", "--no-progress", "--format", "json"])
     score = json.loads(r.stdout)

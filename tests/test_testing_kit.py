@@ -113,14 +113,14 @@ def test_lamem_pls_meets_the_benchmark_contract(tmp_path, memscore_home):
     a = build_lamem(tmp_path / "a", 80, image_size=32)
     b = build_lamem(tmp_path / "b", 80, image_size=32, shuffled=True)
     passed = check_benchmark("lamem-pls", data_root=a, other_data_root=b,
-                             benchmark_args={"splits": "1", "image_size": 32, "layers": "avgpool", "pca": 20})
+                             benchmark_args={"splits": "1", "image_size": 32, "layers": "decoder.avgpool", "pca": 20})
     assert {"config_follows_every_argument", "key_follows_the_data_and_limit",
             "score_round_trips_and_is_stored", "no_data_root_is_one_line"} <= set(passed)
     # the kit ran in a home of its own: nothing was stored or cached in the caller's
     assert not memscore_home.exists() or not any(memscore_home.iterdir())
     kept = tmp_path / "kit-home"
     check_benchmark("lamem-pls", data_root=a, run=True, home=kept,
-                    benchmark_args={"splits": "1", "image_size": 32, "layers": "avgpool", "pca": 20})
+                    benchmark_args={"splits": "1", "image_size": 32, "layers": "decoder.avgpool", "pca": 20})
     assert list((kept / "runs").rglob("*.json"))  # home= keeps one where asked
 
 

@@ -49,6 +49,9 @@ class LamemPLS(LayerBenchmark):
         Arg("regression", str, "pls", "regression metric, by name (any registered regression metric)",
             keyed="changed"),
         Arg("correlation", str, "spearman", "correlation metric, by name", keyed="changed"),
+        Arg("select", str, "test", "which split picks the reported layer: test (the paper's best-on-test) or val "
+            "(chosen on split k's val images, reported on its test images: no selection bias)",
+            choices=("test", "val"), keyed="changed"),
     )
 
     # -- data ----------------------------------------------------------------------------------
@@ -58,32 +61,40 @@ class LamemPLS(LayerBenchmark):
 
         data = LaMem(options.data_root)
         parts = {k: (data.read_part("train", k), data.read_part("test", k)) for k in self.splits}
-        names = sorted({n for tr, te in parts.values() for n in (*tr.names, *te.names)})
+        vals = {k: data.read_part("val", k) for k in self.splits} if self.select == "val" else {}
+        names = sorted({n for tr, te in parts.values() for n in (*tr.names, *te.names)}
+                       | {n for va in vals.values() for n in va.names})
         if options.limit:
             names = names[: int(options.limit)]
             kept = set(names)  # too few images left is said now, not after the forward passes
             for k, (tr, te) in parts.items():
-                self._check_split(k, sum(n in kept for n in tr.names), sum(n in kept for n in te.names))
-        return data, parts, Stimuli.from_paths([data.image_path(n) for n in names], names)
+                self._check_split(k, sum(n in kept for n in tr.names), sum(n in kept for n in te.names),
+                                  sum(n in kept for n in vals[k].names) if vals else None)
+        return data, parts, Stimuli.from_paths([data.image_path(n) for n in names], names), vals
 
-    def _check_split(self, k: int, n_train: int, n_test: int) -> None:
+    def _check_split(self, k: int, n_train: int, n_test: int, n_val: int | None = None) -> None:
         if n_train <= self.n_components or n_test < 3:
             raise OptionError(f"split {k}: {n_train} train / {n_test} test images left "
                               f"(--limit too small?); need more than {self.n_components} train images")
+        if n_val is not None and n_val < 3:
+            raise OptionError(f"split {k}: {n_val} val images left (--limit too small?); select=val needs at "
+                              f"least 3 to choose a layer on")
 
-    load_splits = LayerBenchmark.loaded  # (data, parts, stimuli)
+    load_splits = LayerBenchmark.loaded  # (data, parts, stimuli, val parts: {} unless select=val)
 
     def stimuli(self, loaded, options: RunOptions) -> Stimuli:
         return loaded[2]
 
     def data_parts(self, loaded, options: RunOptions) -> dict[str, str]:
         """The parsed rows of the split files in use (the images' bytes are the stimuli's part)."""
-        return {f"{p}_{k}": digest(part.names, np.asarray(part.scores, dtype=np.float64))
-                for k, pair in loaded[1].items() for p, part in zip(("train", "test"), pair)}
+        parts = {f"{p}_{k}": digest(part.names, np.asarray(part.scores, dtype=np.float64))
+                 for k, pair in loaded[1].items() for p, part in zip(("train", "test"), pair)}
+        return parts | {f"val_{k}": digest(part.names, np.asarray(part.scores, dtype=np.float64))
+                        for k, part in loaded[3].items()}
 
     def data(self, options: RunOptions) -> DataInfo:
         info = super().data(options)
-        data, parts, stimuli = self.loaded(options)
+        data, parts, stimuli, _ = self.loaded(options)
         info.parts["images"] = info.parts.pop("stimuli")
         info.fingerprint = digest(sorted(info.parts.items()))
         info.name, info.root = "lamem", str(data.root)
@@ -96,36 +107,70 @@ class LamemPLS(LayerBenchmark):
         """Split k fits on train_k and scores test_k, with split k's own scores (never merged)."""
         from memscore.metrics import Fold, load_metric_for
 
-        data, parts, _ = loaded
+        data, parts, _, vals = loaded
         row = {sid: i for i, sid in enumerate(stimuli.ids) if context.keep[i]}
 
         def index(part) -> tuple[np.ndarray, np.ndarray]:
             keep = [(row[n], s) for n, s in zip(part.names, part.scores) if n in row]
             return np.array([i for i, _ in keep], dtype=np.int64), np.array([s for _, s in keep])
 
-        plan, targets, sizes = [], [], []
+        plan, tests, val_plan, targets, sizes = [], [], [], [], []
         for k in self.splits:
             (tr_idx, tr_y), (te_idx, te_y) = index(parts[k][0]), index(parts[k][1])
-            self._check_split(k, len(tr_idx), len(te_idx))
+            va_idx, va_y = index(vals[k]) if vals else (np.empty(0, dtype=np.int64), np.empty(0))
+            self._check_split(k, len(tr_idx), len(te_idx), len(va_idx) if vals else None)
             y = np.full(len(stimuli), np.nan)
             y[tr_idx], y[te_idx] = tr_y, te_y
-            plan.append(Fold(tr_idx, te_idx))
+            y[va_idx] = va_y  # a val image is in no other part of split k
+            # the regression predicts test (and val) rows from one fit on train; scoring keeps them apart
+            plan.append(Fold(tr_idx, np.concatenate([te_idx, va_idx])))
+            tests.append(Fold(tr_idx, te_idx))
+            val_plan.append(Fold(tr_idx, va_idx))
             targets.append(y)
             sizes.append((len(tr_idx), len(te_idx)))
+        ids = [tuple(stimuli.ids[i] for i in f.test) for f in tests]  # shared by every layer's items
         context.extra.update(
-            plan=plan, targets=targets, sizes=sizes, root=str(data.root), n_stimuli=len(stimuli),
+            plan=plan, tests=tests, val_plan=val_plan, ids=ids, targets=targets, sizes=sizes, root=str(data.root),
+            n_stimuli=len(stimuli),
             regression=load_metric_for(self.regression, n_components=self.n_components, device=context.device),
             correlation=load_metric_for(self.correlation))
         return context
 
     def score_layer(self, X: np.ndarray, context: Context) -> dict[str, Any]:
+        from memscore.items import items_of
+
         fits = context.regression(X, context.targets, context.plan)  # the run's device: PLS on the GPU too
-        rhos = [r.value for r in context.correlation([f.prediction for f in fits], context.targets, context.plan)]
-        return {"value": float(np.mean(rhos)), "error": float(np.std(rhos, ddof=1)) if len(rhos) > 1 else None,
-                "splits": [float(r) for r in rhos]}
+        n_test = [len(f.test) for f in context.tests]
+        preds = [np.asarray(f.prediction) for f in fits]
+        test_preds = [p[:n] for p, n in zip(preds, n_test)]
+        rhos = [r.value for r in context.correlation(test_preds, context.targets, context.tests)]
+        row = {"value": float(np.mean(rhos)), "error": float(np.std(rhos, ddof=1)) if len(rhos) > 1 else None,
+               "splits": [float(r) for r in rhos]}
+        if self.select == "val":
+            val = [r.value for r in context.correlation([p[n:] for p, n in zip(preds, n_test)], context.targets,
+                                                        context.val_plan)]
+            row["val"], row["val_splits"] = float(np.mean(val)), [float(r) for r in val]
+        if self.correlation in ("spearman", "pearson"):  # per-item outputs, for CIs and paired comparisons
+            row["_items"] = items_of([(k, ids, p, np.asarray(y)[f.test]) for k, ids, p, y, f in zip(
+                self.splits, context.ids, test_preds, context.targets, context.tests)], layer=None,
+                statistic=f"mean-{self.correlation}")
+        return row
+
+    def rank(self, row: dict[str, Any]) -> float:
+        """select=test: the layer's test value (the paper's protocol); select=val: its val value."""
+        return row["val"] if self.select == "val" else row["value"]
 
     def summary(self, best: dict[str, Any], context: Context) -> dict[str, Any]:
         return {"ceiling": None, "raw": best["value"],
                 "splits": [{"split": k, "value": r, "n_train": ntr, "n_test": nte}
                            for k, r, (ntr, nte) in zip(self.splits, best["splits"], context.sizes)],
-                "meta": {"n_stimuli": context.n_stimuli, "data_root": context.root}}
+                "meta": {"n_stimuli": context.n_stimuli, "data_root": context.root, **self._selection(best, context)}}
+
+    def _selection(self, best: dict[str, Any], context: Context) -> dict[str, Any]:
+        """How the reported layer was chosen, and (select=val) the best-on-test layer beside it: the gap is
+        the selection bias the paper's protocol carries."""
+        if self.select != "val":
+            return {"select": "test"}
+        top = max(context.table, key=lambda r: r["value"] if np.isfinite(r["value"]) else -np.inf)
+        return {"select": "val", "val_value": best["val"],
+                "best_on_test": {"layer": top["layer"], "value": top["value"]}}
