@@ -37,7 +37,7 @@ __all__ = ["write_site", "safe_file_name", "csv_rows"]
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf"]
-CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}.banner{background:#fff3cd;padding:.4em .6em}h1{font-size:1.5em;margin:0 0 .3em}
+CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}.banner{background:#fff3cd;padding:.4em .6em}small.ci{display:block;color:#666}.tie{color:#b35c00}h1{font-size:1.5em;margin:0 0 .3em}
 .meta,.data,small,.raw{color:#666}table{border-collapse:collapse}th,td{padding:.3em .6em;
 border-bottom:1px solid #ddd;text-align:left;vertical-align:top}td.num{text-align:right;white-space:nowrap}
 th[data-col]{cursor:pointer;user-select:none;background:#f4f4f4}th[aria-sort=ascending]::after{content:" \\25B2"}
@@ -239,7 +239,12 @@ def _score_cell(m: dict, b: dict, scale) -> str:
     if v is None:
         return '<td class="num">–</td>'
     err = _num(s.get("error"))
-    cell = f'<span class="v">{_fmt(v)}</span>' + (f' ± <span class="e">{_fmt(err)}</span>' if err is not None else "")
+    mark = ('<span class="tie" title="not distinguishable from this column\'s best: paired bootstrap over the '
+            'same test items, p ≥ 0.05">≈ </span>' if s.get("tied") else "")
+    cell = mark + f'<span class="v">{_fmt(v)}</span>' + (f' ± <span class="e">{_fmt(err)}</span>' if err is not None else "")
+    ci = [_num(c) for c in _l(s.get("ci"))]
+    if len(ci) == 2 and None not in ci:
+        cell += f'<small class="ci" title="95% bootstrap interval over the test items">[{_fmt(ci[0])}, {_fmt(ci[1])}]</small>'
     cell += _bar(v, err, scale)
     if (b.get("ceiling") or s.get("ceiling") is not None) and _num(s.get("raw")) is not None:
         cell += f'<span class="raw" title="raw score, before ceiling normalisation">raw {_fmt(s.get("raw"))}</span>'
@@ -378,6 +383,10 @@ def _figure_page(fig: dict, models: list[dict], banner: str = "") -> str:
         plot = (f'<svg id="scatter" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
                 f'role="img" aria-label="{_e(title)}">{axes}{dots}</svg>')
     stats = f"ρ = {_fmt(fig.get('rho'))}, p = {_fmt(fig.get('p'), '.3g')}, n = {_fmt(fig.get('n'), '.0f')}"
+    ci = [_num(c) for c in _l(fig.get("ci"))]
+    if len(ci) == 2 and None not in ci:
+        stats += (f"; 95% bootstrap CI over the layers [{_fmt(ci[0])}, {_fmt(ci[1])}], permutation p = "
+                  f"{_fmt(fig.get('p_perm'), '.3g')}")
     body = (f'<p><a href="../index.html">← leaderboard</a></p>{banner}<h1>{_e(title)}</h1>{plot}<p class="stats">{_e(stats)}'
             f'</p><p class="caption">{_e(fig.get("caption"))}</p><ul class="legend">{"".join(legend)}</ul>')
     return _page(title, body)

@@ -108,4 +108,6 @@ def _unpack(text: Any, limit: int) -> bytes:
     out = d.decompress(base64.b64decode(text.encode("ascii"), validate=True), limit + 1)
     if len(out) > limit or d.unconsumed_tail:
         raise ValueError("a packed field inflates beyond its stated size")
+    if not d.eof:  # a cut or altered stream: zlib's checksum at its end was never reached or did not match
+        raise ValueError("a packed field is truncated")
     return out

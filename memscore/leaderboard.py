@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import __version__
-from .errors import OptionError
+from .errors import MemscoreError, OptionError
 from .fingerprint import digest
 from .runcheck import same_numbers
 from .safetext import md_cell, printable, write_csv
@@ -171,6 +171,7 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
             "layerwise": any(len(s.layers) > 1 for s in columns[c])})
 
     rows: dict[str, dict[str, Any]] = {}
+    cells: dict[tuple[str, str], Score] = {}  # (row, column) -> the run shown there
     for c in cols:
         for s in sorted(columns[c], key=lambda s: s.meta.get("created") or 0):  # the newest wins
             rid = _row_id(s)
@@ -183,7 +184,9 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
             layer = s.meta.get("layer") or s.best_layer
             row["scores"][col] = {"value": _finite(s.value), "error": _finite(s.error), "raw": _finite(s.raw),
                                   "ceiling": _finite(s.ceiling), "layer": layer, "run_id": s.meta.get("run_id"),
-                                  "n_layers": len(s.layers) or None}
+                                  "n_layers": len(s.layers) or None,
+                                  "ci": [_finite(c) for c in s.ci] if s.ci else None}
+            cells[(rid, col)] = s
             if len(s.layers) > 1:
                 row["profiles"][col] = [{"layer": r.get("layer"), "depth": _finite(r.get("depth")),
                                          "value": _finite(r.get("value")), "error": _finite(r.get("error"))}
@@ -192,6 +195,7 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
             if s.meta.get("region") or s.meta.get("commitment"):
                 row["committed"][col] = layer
     _model_facts(rows.values())
+    _mark_ties(rows, cells, [names[c] for c in cols], notes)
     models_out = sorted(rows.values(), key=lambda r: (r["model"], r["id"]))
     figures = _figures(board_benches, models_out, notes)
     return {"title": title, "memscore_version": __version__,
@@ -276,6 +280,7 @@ def _figures(benches: list[dict], models: list[dict], notes: list[str]) -> list[
     from scipy.stats import spearmanr
 
     from .pluginmanager import get_plugins
+    from .stats import rho_inference
 
     column = {}
     for b in benches:
@@ -302,8 +307,40 @@ def _figures(benches: list[dict], models: list[dict], notes: list[str]) -> list[
                 px.append(a[layer])
                 py.append(b[layer])
         rho, p = (spearmanr(px, py) if len(px) > 2 else (float("nan"), float("nan")))
-        out.append({**f, "x": x, "y": y, "rho": _finite(float(rho)), "p": _finite(float(p)), "n": len(px)})
+        inf = rho_inference(px, py)
+        out.append({**f, "x": x, "y": y, "rho": _finite(float(rho)), "p": _finite(float(p)), "n": len(px),
+                    "ci": [_finite(c) for c in inf["ci"]], "p_perm": _finite(inf["p_perm"])})
     return out
+
+
+def _mark_ties(rows: dict[str, dict], cells: dict[tuple[str, str], Score], columns: list[str],
+               notes: list[str]) -> None:
+    """Per column, its best cell (``best``) and the cells a paired bootstrap on the same test items cannot tell
+    from it (``tied``: p ≥ 0.05); cells without per-item outputs are neither."""
+    from .items import Items
+    from .stats import tied_with_best
+
+    marked = 0
+    for col in columns:
+        have = []
+        for rid, row in rows.items():
+            s = cells.get((rid, col))
+            if s is not None and s.items and _finite(s.value) is not None:
+                try:
+                    have.append((rid, s, Items.from_dict(s.items)))
+                except MemscoreError:
+                    continue
+        if len(have) < 2:
+            continue
+        rid0, best, items0 = max(have, key=lambda h: h[1].value)
+        rows[rid0]["scores"][col]["best"] = True
+        others = [h for h in have if h[0] != rid0]
+        for (rid, _, _), tied in zip(others, tied_with_best(items0, [h[2] for h in others])):
+            rows[rid]["scores"][col]["tied"] = tied
+            marked += tied
+    if marked:
+        notes.append(f"≈ marks {marked} score(s) a paired bootstrap over the same test items cannot tell from "
+                     f"their column's best (p ≥ 0.05)")
 
 
 # ---------------------------------------------------------------------------------------------

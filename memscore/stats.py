@@ -128,6 +128,36 @@ def williams(r12: float, r13: float, r23: float, n: int) -> tuple[float, int, fl
     return float(t), df, float(2 * sps.t.sf(abs(t), df))
 
 
-def tied_with_best(best: Items, others: Sequence[Items], *, alpha: float = 0.05, **kw) -> list[bool]:
-    """For each of ``others``: whether it is indistinguishable from ``best`` (paired bootstrap p ≥ ``alpha``)."""
-    return [compare(best, o, **kw).p >= alpha for o in others]
+def tied_with_best(best: Items, others: Sequence[Items], *, alpha: float = 0.05, n_boot: int = 400,
+                   seed: int = 0) -> list[bool]:
+    """For each of ``others``: whether it is indistinguishable from ``best`` (paired bootstrap p ≥ ``alpha``;
+    items not aligned with ``best``'s: False). One set of draws and ``best``'s replicates serve every pair."""
+    draws = _draws(best, n_boot, seed)
+    ref = _replicates(best, draws)
+    out = []
+    for o in others:
+        if not best.aligned(o):
+            out.append(False)
+            continue
+        diff = ref - _replicates(o, draws)
+        diff = diff[np.isfinite(diff)]
+        p = 1.0 if not len(diff) else min(1.0, 2 * min((diff <= 0).mean(), (diff >= 0).mean()))
+        out.append(bool(p >= alpha))
+    return out
+
+
+def rho_inference(x: Sequence[float], y: Sequence[float], *, n_boot: int = N_BOOT, n_perm: int = N_BOOT,
+                  seed: int = 0, level: float = LEVEL) -> dict:
+    """Spearman's rho of paired points (a figure's layers) with a percentile bootstrap CI over the points and a
+    two-sided permutation p ((1 + #|rho_perm| ≥ |rho|) / (1 + n_perm)), both seeded."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n = len(x)
+    if n < 3:
+        return {"ci": [float("nan"), float("nan")], "p_perm": float("nan"), "n_boot": n_boot, "n_perm": n_perm}
+    rng = np.random.default_rng(seed)
+    rho = correlation(x, y)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    boot = rows(x[idx], y[idx])
+    perm = rows(np.broadcast_to(x, (n_perm, n)), np.array([rng.permutation(y) for _ in range(n_perm)]))
+    p = (1 + np.sum(np.abs(perm[np.isfinite(perm)]) >= abs(rho) - 1e-12)) / (1 + n_perm)
+    return {"ci": _interval(boot, level), "p_perm": float(p), "n_boot": n_boot, "n_perm": n_perm}

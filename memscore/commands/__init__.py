@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import import_module
 
 #: in the order ``memscore --help`` lists them after the commands of memscore.cli itself
-CORE = ("results", "data", "plugin", "sweep", "board", "bundle")
+CORE = ("results", "compare", "data", "plugin", "sweep", "board", "bundle")
 
 
 def register_core_commands(cli) -> None:

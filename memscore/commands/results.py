@@ -16,13 +16,18 @@ from .common import _f, _table, _when
 @click.option("--history", is_flag=True, help="include superseded (--force) results")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
               show_default=True)
-def results(model, benchmark, history, fmt):
-    """List stored scores."""
+@click.option("--items", "with_items", is_flag=True, help="json: also each run's per-item outputs (large)")
+def results(model, benchmark, history, fmt, with_items):
+    """List stored scores, each with its bootstrap CI (`memscore compare` tells two apart)."""
     from ..store import ResultStore
 
     scores = ResultStore().query(model, benchmark, all_versions=history)
     if fmt == "json":
-        click.echo(json.dumps([s.to_dict() for s in scores], indent=1))
+        docs = [s.to_dict() for s in scores]
+        if not with_items:
+            for d in docs:
+                d.pop("items", None)
+        click.echo(json.dumps(docs, indent=1))
         return
 
     def data_short(meta) -> str:  # the first 10 hex digits of the data fingerprint ('' for older rows)
@@ -30,8 +35,11 @@ def results(model, benchmark, history, fmt):
         fp = data.get("fingerprint") if isinstance(data, dict) else None
         return fp[:10] if isinstance(fp, str) else ""
 
-    header = ["model", "benchmark", "version", "value", "error", "layer", "weights", "data", "created"]
-    rows = [(s.model, s.benchmark, s.benchmark_version, _f(s.value), _f(s.error), s.meta.get("layer", ""),
+    def ci(s) -> str:
+        return f"[{_f(s.ci[0])}, {_f(s.ci[1])}]" if s.ci else ""
+
+    header = ["model", "benchmark", "version", "value", "error", "95% CI", "layer", "weights", "data", "created"]
+    rows = [(s.model, s.benchmark, s.benchmark_version, _f(s.value), _f(s.error), ci(s), s.meta.get("layer", ""),
              s.meta.get("weights", ""), data_short(s.meta), _when(s.meta.get("created"))) for s in scores]
     if fmt == "csv":
         from ..safetext import write_csv

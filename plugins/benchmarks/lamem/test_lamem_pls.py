@@ -54,11 +54,39 @@ def test_planted_signal_is_recovered(lamem):
     assert [r["split"] for r in s.splits] == [1, 2, 3, 4, 5]
     n_train, _, n_test = split_sizes(N_IMAGES)
     assert all(r["n_train"] == n_train and r["n_test"] == n_test for r in s.splits)
+    # the reported layer's per-item outputs give its value, and the bootstrap CI holds it
+    from memscore.items import Items
+
+    items = Items.from_dict(s.items)
+    assert [len(g.ids) for g in items.groups] == [n_test] * 5 and items.point() == pytest.approx(s.value, abs=1e-12)
+    assert s.ci[0] < s.value < s.ci[1] and s.meta["bootstrap"]["seed"] == 0 and s.meta["select"] == "test"
+    truth = LaMemTruth(lamem)
+    assert all(np.array_equal(g.target, truth(k, g.ids)) for k, g in zip(range(1, 6), items.groups))
 
 
 def test_shuffled_scores_give_no_signal(lamem_shuffled):
     s = run(lamem_shuffled, bargs={"layers": "+".join(REFERENCE_LAYERS)})  # a layer of every stage
     assert abs(s.value) < 0.2, s.summary()
+
+
+def LaMemTruth(root):
+    """Split k's test score of each image, read straight from test_k.txt."""
+    def truth(k, ids):
+        rows = dict(line.split() for line in (root / "splits" / f"test_{k}.txt").read_text().splitlines())
+        return np.array([float(rows[i]) for i in ids])
+    return truth
+
+
+def test_select_val_has_no_selection_bias_on_shuffled_scores(lamem_shuffled):
+    """Best-on-test over 52 noisy layers is biased upwards on a shuffled set; the layer chosen on the val
+    images and scored on test is not, and the meta says which layer best-on-test would have been."""
+    s = run(lamem_shuffled, bargs={"select": "val"})
+    assert s.meta["select"] == "val" and abs(s.value) < 0.15, s.summary()
+    best = next(r for r in s.layers if r["layer"] == s.meta["layer"])
+    assert best["val"] == max(r["val"] for r in s.layers) and s.value == best["value"]
+    top = max(s.layers, key=lambda r: r["value"])
+    assert s.meta["best_on_test"] == {"layer": top["layer"], "value": top["value"]} and top["value"] >= s.value
+    assert s.meta["config"]["benchmark_args"]["select"] == "val"  # keyed: never served for a select=test run
 
 
 def test_per_layer_scores_equal_plain_reference_pipeline(lamem):
