@@ -112,6 +112,10 @@ class Context:
     keep: np.ndarray  # bool per stimulus: False where the image could not be decoded (--skip-bad-images)
     device: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: activations of :meth:`LayerBenchmark.other_stimuli`, by name
+    other: dict[str, Any] = field(default_factory=dict)
+    layer: str | None = None  # the layer being scored
+    table: list[dict[str, Any]] = field(default_factory=list)  # every layer's row, once all are scored
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -160,6 +164,13 @@ class LayerBenchmark(Benchmark):
     def stimuli(self, loaded: Any, options: RunOptions) -> Stimuli:
         """The images to run through the model."""
         raise NotImplementedError
+
+    def other_stimuli(self, loaded: Any, options: RunOptions) -> dict[str, Stimuli]:
+        """Further image sets to run through the model with the same engine (PCA basis, caches), each by a
+        name: a transfer benchmark's target set. Their activations reach :meth:`score_layer` as
+        ``context.other[name]`` (an :class:`~memscore.activations.Activations`; ``context.layer`` names the
+        layer being scored). Default: none."""
+        return {}
 
     def prepare(self, loaded: Any, stimuli: Stimuli, context: Context, options: RunOptions) -> Context:
         """Anything computed once for all layers (targets, cross-validation plan, metrics)."""
@@ -210,7 +221,8 @@ class LayerBenchmark(Benchmark):
     def data(self, options: RunOptions) -> DataInfo:
         loaded = self.loaded(options)
         stimuli = self.stimuli(loaded, options)
-        pieces = {"stimuli": stimuli.digest(), **self.data_parts(loaded, options)}
+        pieces = {"stimuli": stimuli.digest(), **self.data_parts(loaded, options),
+                  **{f"stimuli:{n}": s.digest() for n, s in self.other_stimuli(loaded, options).items()}}
         if self.pca and self.reference:
             pieces["reference"] = self.reference_set(stimuli).digest()
         return DataInfo(name=self.identifier, fingerprint=digest(sorted(pieces.items())),
@@ -233,13 +245,15 @@ class LayerBenchmark(Benchmark):
             model, options, n_components=self.pca or None,
             reference=self.reference_set(stimuli) if self.pca else None, image_size=self.image_size)
         acts = engine.extract(stimuli, layers)
+        other = {name: engine.extract(s, layers) for name, s in self.other_stimuli(loaded, options).items()}
         bad = set(acts.bad)
-        context = self.prepare(loaded, stimuli, Context(np.array([s not in bad for s in stimuli.ids], dtype=bool),
-                                                        engine.device), options)
+        context = Context(np.array([s not in bad for s in stimuli.ids], dtype=bool), engine.device, other=other)
+        context = self.prepare(loaded, stimuli, context, options)
         t0 = time.perf_counter()
         table, items = [], {}
         for name in tqdm(layers, desc=f"{model.identifier}: {self.identifier}", unit="layer",
                          disable=not options.progress, leave=False):
+            context.layer = name
             row = self.score_layer(np.asarray(acts[name]), context)
             if row.get("_items") is not None:  # per-item outputs: kept for the reported layer, not in the table
                 items[name] = row.pop("_items")

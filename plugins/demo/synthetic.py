@@ -155,6 +155,65 @@ def build_lamem_readout(root: Path, model, n_images: int = 240, *, image_size: i
     return root
 
 
+MEMCAT_CATEGORIES = {"animal": ["bird", "dog"], "food": ["fruit", "dessert"], "landscape": ["mountain", "beach"],
+                     "sports": ["ball", "water"], "vehicle": ["car", "boat"]}
+
+
+def build_memcat(root: Path, n_images: int = 200, *, seed: int = 0, image_size: int = 64, shuffled: bool = False,
+                 noise: float = 0.03) -> Path:
+    """A MemCat-format tree with planted memorability under ``root`` (as :func:`build_lamem` plants it: the
+    image's brightness and contrast follow u): ``MemCat_data/memcat_image_data.csv`` with the official columns
+    (and a few others the reader must ignore) and ``MemCat_images/MemCat/<category>/<subcategory>/``."""
+    from PIL import Image
+
+    root = Path(root)
+    rng = np.random.default_rng([seed, 7])
+    u = rng.uniform(0.0, 1.0, n_images)
+    cats = [(c, sub) for c, subs in MEMCAT_CATEGORIES.items() for sub in subs]
+    rows = []
+    for i in range(n_images):
+        cat, sub = cats[i % len(cats)]
+        folder = root / "MemCat_images" / "MemCat" / cat / sub
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{cat}_{sub}_{i:05d}.jpg"
+        Image.fromarray(_image(float(u[i]), rng, image_size), "RGB").save(folder / name, "JPEG", quality=90)
+        rows.append((name, cat, sub))
+    scored = u[np.random.default_rng([seed, 8]).permutation(n_images)] if shuffled else u
+    w_fa = np.clip(0.45 + 0.5 * scored + noise * rng.standard_normal(n_images), 0.0, 1.0)
+    wo_fa = 0.1 + 0.9 * w_fa  # a second column the reader must tell apart by name
+    (root / "MemCat_data").mkdir(parents=True, exist_ok=True)
+    with open(root / "MemCat_data" / "memcat_image_data.csv", "w", newline="") as f:
+        f.write("image_file,category,subcategory,cat_id,memorability_w_fa_correction,"
+                "memorability_wo_fa_correction,n_responses\n")
+        for j, ((name, cat, sub), a, b) in enumerate(zip(rows, w_fa, wo_fa)):
+            f.write(f"{name},{cat},{sub},{list(MEMCAT_CATEGORIES).index(cat)},{a:.6f},{b:.6f},{80 + j % 7}\n")
+    return root
+
+
+def build_memorability_csv(root: Path, n_images: int = 150, *, seed: int = 0, image_size: int = 64,
+                           split_column: bool = False, groups: int = 0) -> Path:
+    """``scores.csv`` (image,score[,split][,group]) and ``images/`` with planted memorability."""
+    from PIL import Image
+
+    root = Path(root)
+    (root / "images" / "sub").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng([seed, 9])
+    u = rng.uniform(0.0, 1.0, n_images)
+    header = ["image", "score"] + (["split"] if split_column else []) + (["group"] if groups else [])
+    lines = [",".join(header)]
+    for i in range(n_images):
+        name = f"sub/img{i:04d}.png" if i % 2 else f"img{i:04d}.png"
+        Image.fromarray(_image(float(u[i]), rng, image_size), "RGB").save(root / "images" / name)
+        cells = [name, f"{0.3 + 0.6 * u[i] + 0.03 * rng.standard_normal():.5f}"]
+        if split_column:
+            cells.append("train" if i % 10 < 7 else "val" if i % 10 == 7 else "test")
+        if groups:
+            cells.append(f"g{i % groups}")
+        lines.append(",".join(cells))
+    (root / "scores.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
 def _exif_orientation(value: int) -> bytes:
     from PIL import Image
 

@@ -55,11 +55,16 @@ class LamemPLS(LayerBenchmark):
     )
 
     # -- data ----------------------------------------------------------------------------------
-    def load(self, options: RunOptions):
-        """The LaMem data, the (train, test) parts of the chosen splits and the stimuli."""
+    def open_data(self, options: RunOptions):
+        """The data set on disk (a subclass scores another memorability set with the same protocol: anything
+        with ``read_part(part, k)`` giving names and scores, ``image_path(name)`` and ``root``)."""
         from memscore_plugins.benchmarks.lamem.data import LaMem
 
-        data = LaMem(options.data_root)
+        return LaMem(options.data_root)
+
+    def load(self, options: RunOptions):
+        """The data set, the (train, test) parts of the chosen splits, the stimuli and (select=val) the val parts."""
+        data = self.open_data(options)
         parts = {k: (data.read_part("train", k), data.read_part("test", k)) for k in self.splits}
         vals = {k: data.read_part("val", k) for k in self.splits} if self.select == "val" else {}
         names = sorted({n for tr, te in parts.values() for n in (*tr.names, *te.names)}
@@ -97,7 +102,7 @@ class LamemPLS(LayerBenchmark):
         data, parts, stimuli, _ = self.loaded(options)
         info.parts["images"] = info.parts.pop("stimuli")
         info.fingerprint = digest(sorted(info.parts.items()))
-        info.name, info.root = "lamem", str(data.root)
+        info.name, info.root = self.data_sets[0], str(data.root)
         info.counts = {"images": len(stimuli), **{f"{p}_{k}": len(part) for k, pair in parts.items()
                                                   for p, part in zip(("train", "test"), pair)}}
         return info
