@@ -241,6 +241,8 @@ def _score_cell(m: dict, b: dict, scale) -> str:
     err = _num(s.get("error"))
     mark = ('<span class="tie" title="not distinguishable from this column\'s best: paired bootstrap over the '
             'same test items, p ≥ 0.05">≈ </span>' if s.get("tied") else "")
+    if s.get("saw_test"):
+        mark += f'<span class="saw" title="{_e(s.get("saw_test"))}">† </span>'
     cell = mark + f'<span class="v">{_fmt(v)}</span>' + (f' ± <span class="e">{_fmt(err)}</span>' if err is not None else "")
     ci = [_num(c) for c in _l(s.get("ci"))]
     if len(ci) == 2 and None not in ci:

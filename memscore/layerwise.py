@@ -172,6 +172,16 @@ class LayerBenchmark(Benchmark):
         layer being scored). Default: none."""
         return {}
 
+    def test_images(self, loaded: Any) -> dict[str, set[str]]:
+        """The images each data set's score is computed on, by data set name (for training-data marks):
+        ``{"lamem": {...test_k names...}}``. Default: none (no mark is possible)."""
+        return {}
+
+    def part_images(self, loaded: Any, data: str, split: int, part: str) -> set[str] | None:
+        """The images of ``part`` of split ``split`` of data set ``data`` (a model trained on them declares
+        so); None where unknown (the whole data set then counts as seen)."""
+        return None
+
     def prepare(self, loaded: Any, stimuli: Stimuli, context: Context, options: RunOptions) -> Context:
         """Anything computed once for all layers (targets, cross-validation plan, metrics)."""
         return context
@@ -268,6 +278,9 @@ class LayerBenchmark(Benchmark):
                 "excluded_layers": [{"layer": n, "units": u} for n, u in excluded],
                 "timings": {**engine.timings, "pls_s": score_s, "total_s": time.perf_counter() - t_all},
                 "activation_passes": engine.passes, **out.get("meta", {})}
+        seen = training_marks(self, model, loaded)
+        if seen:
+            meta["saw_test_images"] = seen
         reported = items.get(best["layer"])
         ci = None
         if reported is not None:  # a seeded bootstrap over the reported layer's test items
@@ -293,3 +306,27 @@ def _num(x: Any) -> float:
         return float(x)
     except (TypeError, ValueError):
         return float("nan")
+
+
+def training_marks(bench: "LayerBenchmark", model: Model, loaded: Any) -> list[dict[str, Any]]:
+    """What of the benchmark's test images the model was trained on, from its ``meta["trained_on"]``
+    (``{"data": "lamem", "split": 1, "parts": ["train", "val"]}``; a bare data set name or an entry without a
+    split: the whole set): one entry per data set it saw test images of, with how many (None: unknown)."""
+    tests = bench.test_images(loaded)
+    out = []
+    for entry in model.meta.get("trained_on") or []:
+        entry = {"data": entry} if isinstance(entry, str) else dict(entry)
+        test = tests.get(entry.get("data"))
+        if not test:
+            continue
+        split, parts = entry.get("split"), entry.get("parts") or ["train"]
+        seen: set[str] | None = set()
+        for part in parts:
+            names = bench.part_images(loaded, entry["data"], split, part) if split is not None else None
+            if names is None:
+                seen = None
+                break
+            seen |= names & test
+        if seen is None or seen:
+            out.append({**entry, "test_images_seen": None if seen is None else len(seen), "test_images": len(test)})
+    return out

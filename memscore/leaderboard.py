@@ -185,7 +185,8 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
             row["scores"][col] = {"value": _finite(s.value), "error": _finite(s.error), "raw": _finite(s.raw),
                                   "ceiling": _finite(s.ceiling), "layer": layer, "run_id": s.meta.get("run_id"),
                                   "n_layers": len(s.layers) or None,
-                                  "ci": [_finite(c) for c in s.ci] if s.ci else None}
+                                  "ci": [_finite(c) for c in s.ci] if s.ci else None,
+                                  "saw_test": _saw_test(s)}
             cells[(rid, col)] = s
             if len(s.layers) > 1:
                 row["profiles"][col] = [{"layer": r.get("layer"), "depth": _finite(r.get("depth")),
@@ -196,6 +197,11 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
                 row["committed"][col] = layer
     _model_facts(rows.values())
     _mark_ties(rows, cells, [names[c] for c in cols], notes)
+    saw = sum(bool(sc.get("saw_test")) for r in rows.values() for sc in r["scores"].values())
+    if saw:
+        notes.append(f"† marks {saw} score(s) of a model trained on some of the benchmark's test images (a model "
+                     f"fine-tuned on a LaMem split scored on another split's test set, ResMem on LaMem or MemCat): "
+                     f"not comparable with the others")
     models_out = sorted(rows.values(), key=lambda r: (r["model"], r["id"]))
     figures = _figures(board_benches, models_out, notes)
     return {"title": title, "memscore_version": __version__,
@@ -453,3 +459,18 @@ def _data_label(s: Score) -> str:
     """A run's data set as the board names it: its label (``--data-name``, its folder), else its name."""
     data = s.meta.get("data") or {}
     return str(data.get("label") or data.get("name") or "data")
+
+
+def _saw_test(s: Score) -> str | None:
+    """What of the benchmark's test images the run's model was trained on, said in a few words (None: nothing)."""
+    seen = s.meta.get("saw_test_images")
+    if not isinstance(seen, list) or not seen:
+        return None
+    parts = []
+    for e in seen:
+        if not isinstance(e, dict):
+            continue
+        n, of = e.get("test_images_seen"), e.get("test_images")
+        where = f"{e.get('data')}" + (f" split {e['split']}" if e.get("split") is not None else "")
+        parts.append(f"{where}: {'all' if n is None else n} of {of} test images")
+    return "trained on " + "; ".join(parts) if parts else None

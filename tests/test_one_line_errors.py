@@ -322,6 +322,38 @@ def finetuned(toy):
     return "finetuned:tiny-cnn@lamem1"
 
 
+def test_a_finetuned_model_scored_on_test_images_it_trained_on_is_marked(finetuned, tmp_path):
+    """Fine-tuned on LaMem split 1 (train fitted, val for early stopping): on lamem-pls over splits 1 and 2,
+    split 2's test set holds split 1's train images. The score says how many it saw, the board marks it; a
+    random-init model is not marked."""
+    from memscore.api import score
+    from memscore.leaderboard import build_board
+    from memscore_plugins.benchmarks.lamem.data import LaMem
+
+    root = build_lamem(tmp_path / "lamem", 80, image_size=16, n_splits=2)
+    kw = dict(data_root=str(root), progress=False, benchmark_args={"splits": "1,2", "pca": 0, "n_components": 4})
+    s = score(finetuned, "lamem-pls", **kw)
+    data = LaMem(root)
+    seen = {n for p in ("train", "val") for n in data.read_part(p, 1).names}
+    test = {n for k in (1, 2) for n in data.read_part("test", k).names}
+    assert s.meta["saw_test_images"] == [{"data": "lamem", "split": 1, "parts": ["train", "val"],
+                                          "test_images_seen": len(seen & test), "test_images": len(test)}]
+    assert 0 < len(seen & test) < len(test)
+    plain = score("tiny-cnn", "lamem-pls", weights="none", **kw)
+    assert "saw_test_images" not in plain.meta
+    board = build_board(benchmarks=["lamem-pls"])
+    cells = {m["model"]: m["scores"]["lamem-pls"] for m in board["models"]}
+    assert cells[finetuned]["saw_test"].startswith("trained on lamem split 1:") and cells["tiny-cnn"]["saw_test"] is None
+    assert any(n.startswith("† marks 1 score") for n in board["notes"])
+    assert 'class="saw"' in _site_index(board, tmp_path)
+
+
+def _site_index(board, tmp_path) -> str:
+    from memscore.board_html import write_site
+
+    return write_site(board, tmp_path / "site").read_text()
+
+
 def test_layers_of_a_finetuned_model_needs_no_weights_flag(finetuned):
     r = cli_ok(["layers", finetuned, "--json"])
     d = json.loads(r.stdout)

@@ -387,8 +387,12 @@ def load_finetuned_file(path: Path, *, identifier: str | None = None, device: st
                                             std=tuple(p["std"]))
     model.identifier = identifier or f"finetuned:{meta.get('name', path.stem)}"
     model.weights = str(path)
+    # what it was trained on: its base model's data, then LaMem split k's train images (fitted) and val images
+    # (early stopping read their scores); a benchmark testing on any of them marks its score
+    seen = [{"data": "lamem", "split": int(meta["split"]), "parts": ["train", "val"]}] \
+        if isinstance(meta.get("split"), int) else [{"data": "lamem"}]
     model.meta.update({"output": OUTPUT, "finetuned": {k: v for k, v in meta.items() if k != "preprocessing"},
-                       "source": "finetuned"})
+                       "source": "finetuned", "trained_on": [*model.meta.get("trained_on", []), *seen]})
     model.meta.pop("_fingerprint", None)
     if device:
         model.module.to(device)

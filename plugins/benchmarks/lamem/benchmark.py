@@ -161,6 +161,15 @@ class LamemPLS(LayerBenchmark):
                 statistic=f"mean-{self.correlation}")
         return row
 
+    def test_images(self, loaded) -> dict[str, set[str]]:
+        return {self.data_sets[0]: {n for _, te in loaded[1].values() for n in te.names}}
+
+    def part_images(self, loaded, data: str, split: int, part: str) -> set[str] | None:
+        try:
+            return set(loaded[0].read_part(part, int(split)).names) if data == self.data_sets[0] else None
+        except Exception:  # noqa: BLE001 - a split this copy does not have: unknown, so the whole set counts
+            return None
+
     def rank(self, row: dict[str, Any]) -> float:
         """select=test: the layer's test value (the paper's protocol); select=val: its val value."""
         return row["val"] if self.select == "val" else row["value"]

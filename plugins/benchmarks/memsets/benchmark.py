@@ -170,6 +170,9 @@ class LamemTransfer(LayerBenchmark):
     def rank(self, row: dict[str, Any]) -> float:
         return row["val"]  # LaMem's val split, never the target
 
+    def test_images(self, loaded) -> dict[str, set[str]]:
+        return {self.target: set(loaded[5].ids)}
+
     def summary(self, best: dict[str, Any], context: Context) -> dict[str, Any]:
         top = max(context.table, key=lambda r: r["value"] if np.isfinite(r["value"]) else -np.inf)
         return {"ceiling": None, "raw": best["value"],

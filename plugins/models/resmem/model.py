@@ -89,7 +89,10 @@ def build(weights: str | None = "default") -> Model:
         resolved = w
     module.eval()
     return Model(identifier="resmem", module=module, preprocessing=preprocessing(), weights=resolved,
-                 head="fc12", meta={"source": "resmem", "output": "memorability", "license": LICENSE})
+                 head="fc12", meta={"source": "resmem", "output": "memorability", "license": LICENSE,
+                       # ResMem (Needell & Bainbridge 2022) was trained on LaMem and MemCat together; which
+                       # images of each went to training is not published: both whole sets count as seen
+                       "trained_on": [] if weights == "none" else ["imagenet", {"data": "lamem"}, {"data": "memcat"}]})
 
 
 def _version() -> str:

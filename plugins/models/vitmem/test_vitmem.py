@@ -95,11 +95,12 @@ def test_preprocessing_is_vitmems_squash_without_normalisation(images):
     assert p.mean == (0.0, 0.0, 0.0) and p.std == (1.0, 1.0, 1.0) and p.to_dict()["resize_mode"] == "squash"
     white = p.transform()(Image.new("RGB", (300, 170), (255, 255, 255)))
     assert white.shape == (3, 224, 224) and torch.equal(white, torch.ones_like(white))
-    # squash, not short-side resize: a wide image keeps its full width (left/right columns survive the crop)
-    half = np.zeros((100, 400, 3), dtype=np.uint8)
-    half[:, 200:] = 255
-    x = p.transform()(Image.fromarray(half))
-    assert x[:, :, :100].max() == 0 and x[:, :, 124:].min() == 1
+    # squash, not a short-side resize: a 4:1 image whose left quarter is black keeps black columns on the
+    # left (a short-side resize and centre crop would keep only its white middle)
+    wide = np.full((100, 400, 3), 255, dtype=np.uint8)
+    wide[:, :100] = 0
+    x = p.transform()(Image.fromarray(wide))
+    assert x[:, :, :40].max() == 0 and x[:, :, 60:].min() == 1
     if HAVE_VITMEM:
         import vitmem
 
