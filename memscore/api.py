@@ -62,7 +62,7 @@ def load_model(name: str, weights: str | None = "default", *, seed: int = 0, **m
     # what its weights were trained on (a registration's ``trained_on=``, or the model's own declaration); random
     # init saw nothing. Scores on benchmarks testing on any of it are marked (memscore.layerwise.training_marks)
     declared = entry.meta.get("trained_on") if model.weights not in ("none", None) else []
-    model.meta.setdefault("trained_on", list(declared or []))
+    model.meta.setdefault("trained_on", [declared] if isinstance(declared, str) else list(declared or []))
     model.meta.setdefault("plugin", entry.plugin)
     model.meta.setdefault("plugin_version", entry.plugin_version)
     if model.weights == "none":
