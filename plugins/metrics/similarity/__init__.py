@@ -1,0 +1,15 @@
+"""Registers the similarity metrics beyond PLS: ridge with leave-one-out penalties, RSA, unbiased linear CKA
+(imports nothing heavy)."""
+from memscore import hookimpl
+
+
+@hookimpl
+def register_metrics(register):
+    register("ridgecv", "memscore_plugins.metrics.similarity.ridgecv:RidgeCVMetric", tags=["regression"],
+             description="ridge regression, each target's alpha by exact leave-one-out error from alphas= "
+                         "(scikit-learn RidgeCV(alpha_per_target=True) semantics); primal or dual form by shape")
+    register("rsa", "memscore_plugins.metrics.similarity.rsa:RSAMetric", tags=["similarity"],
+             description="RSA: 1 - Pearson RDMs of each fold's test stimuli, compared by Spearman (or tau-a, "
+                         "cosine); no fit")
+    register("cka", "memscore_plugins.metrics.similarity.rsa:CKAMetric", tags=["similarity"],
+             description="unbiased linear CKA (Kornblith et al. 2019, debiased) of each fold's test stimuli; no fit")

@@ -1,0 +1,95 @@
+"""ridgecv equals scikit-learn's RidgeCV(alpha_per_target=True) fitted on each train fold (both forms); rsa
+equals rsatoolbox's RDM and comparison; cka equals Kornblith et al.'s feature-space formula; each meets the
+metric contract."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import RidgeCV
+
+from memscore import load_metric
+from memscore.metrics import Fold
+from memscore.testing import check_metric
+from memscore_plugins.metrics.similarity.rsa import cka_debiased, rdm, tau_a
+from memscore_plugins.metrics.similarity.ridgecv import parse_alphas
+
+ALPHAS = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4)
+
+
+def _data(n, d, t, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) + 2.0  # uncentred: the intercept matters
+    Y = 0.1 * X @ rng.normal(size=(d, t)) + rng.normal(size=(n, t)) * np.geomspace(0.05, 30, t)
+    folds = [Fold(np.setdiff1d(np.arange(n), te), te) for te in np.array_split(rng.permutation(n), 4)]
+    return X, Y, folds
+
+
+@pytest.mark.parametrize("n, d", [(240, 40), (80, 300)], ids=["primal", "dual"])
+def test_ridgecv_predictions_equal_sklearn_on_each_train_fold(n, d):
+    X, Y, folds = _data(n, d, 9)
+    metric = load_metric("ridgecv", alphas=ALPHAS)
+    out = metric(X, Y, folds)
+    for f, r, chosen in zip(folds, out, metric.chosen):
+        ref = RidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(X[f.train], Y[f.train])
+        np.testing.assert_array_equal(chosen, ref.alpha_)
+        want = ref.predict(X[f.test])
+        assert np.abs(r.prediction - want).max() <= 1e-6 * np.abs(want).max()
+    assert len(set(np.concatenate(metric.chosen).tolist())) > 2  # the grid is really searched per target
+    one = load_metric("ridgecv", alphas="0.1,10")(X, Y[:, 0], folds[:1])[0].prediction  # a single target
+    np.testing.assert_allclose(one, RidgeCV(alphas=(0.1, 10)).fit(X[folds[0].train], Y[folds[0].train, 0])
+                               .predict(X[folds[0].test]), rtol=1e-9, atol=1e-12)
+
+
+def test_ridgecv_alphas_are_checked():
+    assert parse_alphas("1e-3+1e3") == (1e-3, 1e3)
+    for bad in ("0,1", "-1", "abc", ""):
+        with pytest.raises(ValueError, match="positive numbers"):
+            parse_alphas(bad)
+
+
+def test_rsa_equals_rsatoolbox():
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    from rsatoolbox.data import Dataset
+    from rsatoolbox.rdm import calc_rdm, compare
+
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(30, 12)), rng.normal(size=(30, 5))
+    Y[:, 0] += X[:, 0]
+    mine_x, mine_y = rdm(X), rdm(Y)
+    ref_x = calc_rdm(Dataset(X), method="correlation")
+    ref_y = calc_rdm(Dataset(Y), method="correlation")
+    np.testing.assert_allclose(mine_x, ref_x.get_vectors()[0], rtol=0, atol=1e-12)
+    for method, theirs in (("spearman", "spearman"), ("tau-a", "tau-a"), ("cosine", "cosine")):
+        value = load_metric("rsa", comparison=method)(X, Y, [Fold.all(30)])[0].value
+        assert value == pytest.approx(float(compare(ref_x, ref_y, method=theirs)[0, 0]), abs=1e-6), method
+    assert tau_a(np.array([1.0, 2, 3]), np.array([1.0, 2, 3])) == 1.0
+
+
+def test_cka_equals_the_feature_space_formula():
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(40, 15)), rng.normal(size=(40, 8))
+    Y[:, :3] += X[:, :3]
+
+    def kornblith(x, y):  # feature_space_linear_cka(debiased=True), written from the paper's formula
+        x, y = x - x.mean(0), y - y.mean(0)
+        n = len(x)
+
+        def debiased(xty, sum_x, sum_y, sq_x, sq_y):
+            return xty - n / (n - 2.0) * sum_x @ sum_y + sq_x * sq_y / ((n - 1) * (n - 2))
+
+        sq_x, sq_y = np.sum(x ** 2, 1), np.sum(y ** 2, 1)
+        xy = debiased(np.linalg.norm(x.T @ y) ** 2, sq_x, sq_y, sq_x.sum(), sq_y.sum())
+        xx = debiased(np.linalg.norm(x.T @ x) ** 2, sq_x, sq_x, sq_x.sum(), sq_x.sum())
+        yy = debiased(np.linalg.norm(y.T @ y) ** 2, sq_y, sq_y, sq_y.sum(), sq_y.sum())
+        return xy / np.sqrt(xx * yy)
+
+    assert cka_debiased(X, Y) == pytest.approx(kornblith(X, Y), abs=1e-8)
+    assert cka_debiased(X, X) == pytest.approx(1.0, abs=1e-12)
+    assert load_metric("cka")(X, Y, [Fold.all(40)])[0].value == pytest.approx(kornblith(X, Y), abs=1e-8)
+
+
+def test_similarity_metrics_meet_the_contract():
+    X, Y, folds = _data(90, 12, 3)
+    assert "recovers_planted_signal" in check_metric("ridgecv", alphas=ALPHAS)
+    for name in ("rsa", "cka"):
+        assert "deterministic" in check_metric(name, data=(X, Y, folds))
