@@ -188,6 +188,10 @@ def score(model: str, benchmark: str, *, weights: str | None = "default",
 
     ``option_kwargs`` are :class:`RunOptions` fields (device, batch_size, seed, limit, data_root, ...).
     """
+    fan = _fanned(benchmark, benchmark_args)
+    if len(fan) > 1:  # one run per value of the benchmark's fan-out argument (a list of Scores, in that order)
+        return [score(model, benchmark, weights=weights, model_args=model_args, benchmark_args=args,
+                      options=options, force=force, store=store, **option_kwargs) for args in fan]
     p = plan(model, benchmark, weights=weights, model_args=model_args, benchmark_args=benchmark_args,
              options=options, **option_kwargs)
     st = open_store() if store is True else (store or None)
@@ -202,6 +206,20 @@ def score(model: str, benchmark: str, *, weights: str | None = "default",
         if stored is not None:
             return stored
         return st.put(run_plan(p), p.key)
+
+
+def _fanned(benchmark: str, benchmark_args: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """``benchmark_args`` once per value of the benchmark's fan-out argument (``metric=pls,rsa``), else as given."""
+    args = dict(benchmark_args or {})
+    entry, _ = registry().get("benchmark", benchmark)
+    name = getattr(entry.resolve(), "fans_out", None) if entry.available else None
+    value = args.get(name) if name else None
+    values = value if isinstance(value, (list, tuple)) else str(value).replace("+", ",").split(",") \
+        if isinstance(value, str) else None
+    values = [v.strip() if isinstance(v, str) else v for v in (values or []) if str(v).strip()]
+    if len(values) < 2:
+        return [args]
+    return [{**args, name: v} for v in dict.fromkeys(values)]
 
 
 def _stored(st: ResultStore, key: str) -> Score | None:

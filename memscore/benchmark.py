@@ -113,6 +113,9 @@ class Benchmark:
     #: argument prefixes this benchmark hands on to another benchmark it runs (``lamem-it``'s ``neural_*`` go
     #: to ``neural-it``): a sweep with both fills them from the other's arguments, so both share one run
     forwards: dict[str, str] = {}
+    #: an argument whose comma-separated value (``metric=pls,rsa,cka``) means one run per value: each is keyed
+    #: and stored as its own run, and they share the activations (the first computes them, the others read them)
+    fans_out: str | None = None
 
     def __init__(self, **args: Any):
         """Every declared argument becomes an attribute: its value validated as the core does (types,

@@ -214,9 +214,15 @@ def score(model, benchmark, weights, model_args, benchmark_args, data_roots, dev
                       pca_bases=pca_bases, progress=not no_progress, data_name=data_name)
     result = run_score(model, benchmark, weights=weights, model_args=parse_kv(model_args, "--model-args"),
                        benchmark_args=parse_kv(benchmark_args, "--benchmark-args"), options=opts, force=force)
+    results = result if isinstance(result, list) else [result]  # a fan-out argument (metric=pls,rsa): one each
     if fmt == "json":
-        click.echo(result.to_json())
+        click.echo(results[0].to_json() if len(results) == 1 else "[" + ",".join(r.to_json() for r in results) + "]")
         return
+    for result in results:
+        _print_score(result)
+
+
+def _print_score(result) -> None:
     if result.meta.get("from_store"):
         click.echo("(stored result; --force recomputes)", err=True)
     click.echo(result.summary())

@@ -517,7 +517,7 @@ def test_results_shows_the_short_data_fingerprint_and_keeps_rows_without_one(mem
     assert len(rows) == 4
     assert {row["model"]: row["data"] for row in rows} == {"ma": FP[:10], "mb": "", "mc": FP[:10]}
     table = cli("results").stdout.splitlines()
-    assert table[0].split()[7] == "data" and any(FP[:10] in line for line in table[2:])
+    assert table[0].split()[9] == "data" and any(FP[:10] in line for line in table[2:])  # after "95% CI"
     assert any(line.startswith("mb ") for line in table[2:])  # an old row without a fingerprint stays visible
 
 

@@ -32,6 +32,10 @@ from memscore.stimuli import Stimuli, reference_set
 
 
 REGIONS = ("V1", "V2", "V4", "IT")
+#: metric= values: a predictivity (a regression per fold, Pearson per site, median; ceiled r²/c) or a
+#: similarity without a fit (per fold on its test stimuli; ceiled value/c with its own split-half ceiling)
+METRICS = ("pls", "ridgecv", "rsa", "cka")
+SIMILARITIES = ("rsa", "cka")
 MODEL_DEGREES = 8  # Brain-Score's default field of view of a model
 
 
@@ -93,16 +97,21 @@ class NeuralBenchmark(LayerBenchmark):
             choices=("split-half", "none")),
         *LayerBenchmark.arguments,
         Arg("regression", str, "pls", "regression metric inside neural-pls, by name"),
+        Arg("metric", str, "pls", "how a layer is compared with the sites: pls (Brain-Score's, default), ridgecv "
+            "(predictivity with ridge), rsa, cka; several (metric=pls,rsa,cka) store one run each from one "
+            "activation pass", choices=METRICS, keyed="changed"),
     )
+    fans_out = "metric"
 
     def __init__(self, region: str, dataset: str | None = None, source: str = "local", pca: int = 1000,
                  reference: str | None = None, reference_size: int = 1000, n_components: int = 25,
                  folds: int = 10, visual_degrees: float = MODEL_DEGREES, time_window: Any = None,
                  stratification: str | None = "default", ceiling: str = "split-half", min_units: int = MIN_UNITS,
-                 layers: Any = None, image_size: int | None = None, regression: str = "pls"):
+                 layers: Any = None, image_size: int | None = None, regression: str = "pls", metric: str = "pls"):
         super().__init__(pca=pca, reference=reference, reference_size=reference_size, min_units=min_units,
                          layers=layers, image_size=image_size)
-        self.regression = regression
+        self.regression = "ridgecv" if metric == "ridgecv" else regression
+        self.metric = metric
         region = str(region).upper()
         if region not in REGIONS:
             raise OptionError(f"region={region!r}: use one of {', '.join(REGIONS)}")
@@ -127,7 +136,8 @@ class NeuralBenchmark(LayerBenchmark):
                 "folds": self.n_splits, "visual_degrees": self.visual_degrees,
                 "time_window": list(self.time_window) if self.time_window else None,
                 "stratification": self.stratification, "ceiling": self.ceiling_mode, **self.engine_config(),
-                **({"regression": self.regression} if self.regression != "pls" else {})}
+                **({"regression": self.regression} if self.regression != "pls" else {}),
+                **({"metric": self.metric} if self.metric != "pls" else {})}
 
     # -- data ----------------------------------------------------------------------------------
     @property
@@ -187,7 +197,10 @@ class NeuralBenchmark(LayerBenchmark):
                                 f"least 2 (or --benchmark-args ceiling=none)")
             labels = np.column_stack([data.trial_stimulus, data.trial_repetition])
             plan = shuffle_split(len(reps), n_splits=self.n_splits, train_size=0.5)  # halves of the repetitions
-            ceil = summarize(load_metric_for("split-half")(data.trials[:, ~bad_sites], labels, plan))
+            if self.metric in SIMILARITIES:
+                ceil = summarize(_similarity_ceiling(self.metric, data, bad_sites, plan))
+            else:
+                ceil = summarize(load_metric_for("split-half")(data.trials[:, ~bad_sites], labels, plan))
             if not np.isfinite(ceil.value) or ceil.value <= 0:
                 raise DataError(f"{data.source}: the {self.region} split-half ceiling is {ceil.value:.3f}; the "
                                 f"responses are not reliable across repetitions")
@@ -252,8 +265,9 @@ class NeuralBenchmark(LayerBenchmark):
             idx=idx, cv=cv, folds=[Fold(tr, te) for tr, te in cv], ceil=ceil, data=data,
             Y=data.responses[:, ~bad_sites][idx], sites=[s for s, b in zip(data.site_ids, bad_sites) if not b],
             bad_sites=bad_sites, results={},
-            metric=load_metric_for("neural-pls", regression=self.regression, n_components=self.n_components,
-                                   device=context.device))
+            metric=load_metric_for(self.metric, device=context.device) if self.metric in SIMILARITIES else
+            load_metric_for("neural-pls", regression=self.regression, n_components=self.n_components,
+                            device=context.device))
         return context
 
     def score_layer(self, X: np.ndarray, context: Context) -> dict[str, Any]:
@@ -262,8 +276,10 @@ class NeuralBenchmark(LayerBenchmark):
         res = summarize(context.metric(X[context.idx], context.Y, context.folds))
         key = len(context.results)
         context.results[key] = res
-        # Brain-Score's normalisation (explained_variance): r² / ceiling
-        ceiled = res.value ** 2 / context.ceil.value if context.ceil else res.value
+        if self.metric in SIMILARITIES:  # a similarity against its own split-half similarity: value / ceiling
+            ceiled = res.value / context.ceil.value if context.ceil else res.value
+        else:  # Brain-Score's normalisation (explained_variance): r² / ceiling
+            ceiled = res.value ** 2 / context.ceil.value if context.ceil else res.value
         return {"value": ceiled, "error": res.error, "raw": res.value,
                 "splits": [float(v) for v in res.split_values], "_result": key}
 
@@ -281,12 +297,16 @@ class NeuralBenchmark(LayerBenchmark):
                        for i, (v, (tr, te)) in enumerate(zip(res.split_values, context.cv))],
             "meta": {
                 "region": self.region, "dataset": data.spec.identifier, "source": data.source,
-                "normalisation": ("r^2 / ceiling (brainscore_vision explained_variance)" if ceil
-                                  else "none (raw Pearson r)"),
+                "metric": self.metric,
+                "normalisation": ((f"{self.metric} / its split-half {self.metric} (repetition halves)"
+                                   if self.metric in SIMILARITIES else
+                                   "r^2 / ceiling (brainscore_vision explained_variance)") if ceil
+                                  else f"none (raw {'Pearson r' if self.metric not in SIMILARITIES else self.metric})"),
                 "ceiling_error": ceil.error if ceil else None,
                 "ceiling_splits": [float(v) for v in ceil.split_values] if ceil else None,
                 "n_sites": len(context.sites), "dropped_sites": int(context.bad_sites.sum()),
-                "sites": [{"site": s, "r": float(r)} for s, r in zip(context.sites, res.per_target)],
+                "sites": ([{"site": s, "r": float(r)} for s, r in zip(context.sites, res.per_target)]
+                          if res.per_target is not None else None),
                 "visual_degrees": {"stimuli": data.spec.visual_degrees, "model": self.visual_degrees},
                 "time_bins": [list(b) for b in data.time_bins], "stratification": data.meta.get("stratification"),
             },
@@ -301,3 +321,23 @@ class NeuralBenchmark(LayerBenchmark):
         except Exception:  # noqa: BLE001 - a model without a clear head
             score.meta["penultimate_layer"] = None
         return score
+
+
+def _similarity_ceiling(metric: str, data, bad_sites: np.ndarray, plan) -> list:
+    """The split-half ceiling of a similarity metric: per plan fold, the responses averaged over each half of
+    the repetitions, and the metric between the two halves over all stimuli (what a perfect model's
+    similarity is bounded by, given the recordings' noise)."""
+    from memscore.metrics import Fold, FoldResult, load_metric_for, mean_by
+
+    reps = np.unique(data.trial_repetition)
+    _, stim = np.unique(data.trial_stimulus, return_inverse=True)
+    n = int(stim.max()) + 1
+    trials = np.asarray(data.trials, dtype=np.float64)[:, ~bad_sites]
+    measure = load_metric_for(metric)
+    out = []
+    for fold in plan:
+        first = np.isin(data.trial_repetition, reps[np.asarray(fold.train)])
+        a, b = mean_by(trials[first], stim[first], n), mean_by(trials[~first], stim[~first], n)
+        ok = np.isfinite(a).all(1) & np.isfinite(b).all(1)
+        out.append(FoldResult(value=measure(a[ok], b[ok], [Fold.all(int(ok.sum()))])[0].value))
+    return out

@@ -383,3 +383,24 @@ def test_source_brainscore_reads_its_assembly_or_names_the_extra(tmp_path, monke
     assert asked == ["MajajHong2015.public"]
     np.testing.assert_allclose(got.responses, flat.responses)
     assert got.stimuli.paths == flat.stimuli.paths and got.strata.tolist() == flat.strata.tolist()
+
+
+def test_several_metrics_store_one_run_each_from_one_activation_pass(neural):
+    """metric=pls,rsa,cka: three runs, keyed apart; the first computes the activations, the others read them;
+    the pls run is the metric=pls run (the default, unchanged); rsa and cka are ceiled by their own split-half
+    similarity."""
+    from memscore.api import score
+    from memscore.store import ResultStore
+
+    args = _bargs(neural)
+    runs = score(MODEL, "neural-it", weights="none", progress=False, device="cpu",
+                 benchmark_args={**args, "metric": "pls,rsa,cka"})
+    assert [r.meta["metric"] for r in runs] == ["pls", "rsa", "cka"]
+    assert runs[0].meta["activation_passes"] >= 1 and all(r.meta["activation_passes"] == 0 for r in runs[1:])
+    stored = ResultStore().query(MODEL, "neural-it")
+    assert len({s.meta["run_id"] for s in stored}) == 3
+    plain = score(MODEL, "neural-it", weights="none", progress=False, device="cpu", benchmark_args=args)
+    assert plain.meta.get("from_store") and plain.value == runs[0].value and plain.meta["run_id"] == runs[0].meta["run_id"]
+    for r in runs[1:]:
+        assert r.ceiling is not None and 0 < r.ceiling <= 1 and r.value == pytest.approx(r.raw / r.ceiling)
+        assert "metric" in r.meta["config"]["benchmark_args"] and r.meta["layer"] in SCORED
