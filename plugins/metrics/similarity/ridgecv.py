@@ -58,16 +58,20 @@ def ridge_loo(X: np.ndarray, Y: np.ndarray, alphas: Sequence[float]):
     U, s2 = _decompose(Xc)
     UtY = U.T @ Yc
     U2 = U * U
-    best_err = np.full(Y.shape[1], np.inf)
-    best = np.zeros(Y.shape[1], dtype=np.int64)
-    for a, alpha in enumerate(alphas):
-        shrink = s2 / (s2 + alpha)
-        resid = Yc - U @ (shrink[:, None] * UtY)
-        h = U2 @ shrink + 1.0 / n  # the diagonal of the hat matrix, the intercept's 1/n included
-        err = np.mean((resid / (1.0 - h)[:, None]) ** 2, axis=0)
+    alphas = np.asarray(alphas, dtype=np.float64)
+    shrink = s2[None, :] / (s2[None, :] + alphas[:, None])  # (alphas, r)
+    h = (U2 @ shrink.T) + 1.0 / n  # (n, alphas): each α's hat diagonal, the intercept's 1/n included
+    # every α's fitted values in one product: U @ [w_1 ⊙ UᵀY | w_2 ⊙ UᵀY | ...]
+    fitted = U @ (shrink[:, :, None] * UtY[None]).transpose(1, 0, 2).reshape(len(s2), -1)
+    t = Y.shape[1]
+    best_err = np.full(t, np.inf)
+    best = np.zeros(t, dtype=np.int64)
+    for a in range(len(alphas)):  # in grid order: a later α replaces an earlier one only when strictly better
+        resid = Yc - fitted[:, a * t:(a + 1) * t]
+        err = np.mean((resid / (1.0 - h[:, a])[:, None]) ** 2, axis=0)
         better = err < best_err
         best[better], best_err[better] = a, err[better]
-    alpha = np.asarray(alphas, dtype=np.float64)[best]
+    alpha = alphas[best]
     # coefficients with each target's own α: V diag(s/(s²+α)) Uᵀy, written through Xc: Xcᵀ U diag(1/(s²+α)) Uᵀ y
     dual = U @ (UtY / (s2[:, None] + alpha[None, :]))  # n x targets
     coef = Xc.T @ dual  # d x targets
