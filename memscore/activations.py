@@ -70,7 +70,7 @@ class Extractor:
                  batch_size: int = 64, device: str | torch.device | None = "auto", num_workers: int = 0,
                  bf16: bool = False, image_size: int | None = None, cache_dir: Path | None = None,
                  memory_gb: float | None = None, progress: bool = True, skip_bad_images: bool = False,
-                 pca_bases: str = "auto", announce: bool = True):
+                 pca_bases: str = "auto", announce: bool = True, reducer: str = "pca"):
         self.model = model
         self.k = n_components
         self.reference = reference
@@ -88,6 +88,12 @@ class Extractor:
             raise ValueError(f"pca_bases must be auto, disk or refit, got {pca_bases!r}")
         self.pca_bases = pca_bases
         self.announce = announce  # say each extraction's cost before it runs (off for a fixture's own reads)
+        if reducer not in ("pca", "norm"):
+            raise ValueError(f"reducer must be pca or norm, got {reducer!r}")
+        #: "norm": each layer reduced to one number per stimulus, the L2 norm of its whole output (no PCA)
+        self.reducer = reducer
+        if reducer == "norm":
+            self.k = None
         self.transform = model.transform(image_size)
         self.model.module.to(self.device).eval()
         self.timings: dict[str, float] = {"pca_fit_s": 0.0, "extract_s": 0.0}
@@ -95,12 +101,12 @@ class Extractor:
 
     @classmethod
     def for_run(cls, model: Model, options, *, n_components: int | None, reference: Stimuli | None,
-                image_size: int | None = None) -> "Extractor":
+                image_size: int | None = None, reducer: str = "pca") -> "Extractor":
         """The engine set up from a benchmark's :class:`~memscore.benchmark.RunOptions`."""
         return cls(model, n_components=n_components, reference=reference, batch_size=options.batch_size,
                    device=options.device, num_workers=options.num_workers, bf16=options.bf16,
                    image_size=image_size, cache_dir=options.cache_dir, progress=options.progress,
-                   skip_bad_images=options.skip_bad_images, pca_bases=options.pca_bases)
+                   skip_bad_images=options.skip_bad_images, pca_bases=options.pca_bases, reducer=reducer)
 
     # -- keys --------------------------------------------------------------------------------
     def _model_key(self) -> dict:
@@ -113,6 +119,8 @@ class Extractor:
                 **({"model_args": self.model.meta["model_args"]} if self.model.meta.get("model_args") else {})}
 
     def _reducer_key(self) -> dict:
+        if self.reducer == "norm":
+            return {"reducer": "l2norm"}
         if not self.k:
             return {"reducer": "none"}
         if self.reference is None:
@@ -314,7 +322,7 @@ class Extractor:
         if todo:
             gram = self._gram(stimuli)
             refit = not gram and self._refit(todo, units)
-            mode = "gram" if gram else "refit" if refit else "disk" if self.k else "none"
+            mode = "gram" if gram else "refit" if refit else "disk" if self.k else self.reducer.replace("pca", "none")
             cost = extraction_cost(self, stimuli, todo, units, mode, cached=len(layers) - len(todo))
             cost.announce(folder) if self.announce else cost.check(folder)
             t0, fit0 = time.perf_counter(), self.timings["pca_fit_s"]
@@ -324,11 +332,13 @@ class Extractor:
                 bad_idx = set()
                 groups = self._refit_groups(todo, units) if refit else self._stored_groups(todo, self.pca(todo))
                 for gi, (group, n_groups, dev_pca) in enumerate(groups):
-                    dims = {n: dev_pca[n].k if n in dev_pca else units[n] for n in group}
+                    norm = self.reducer == "norm"
+                    dims = {n: dev_pca[n].k if n in dev_pca else 1 if norm else units[n] for n in group}
                     outs = self._open_outputs(folder, group, dims, len(stimuli))
                     with self._writing(folder, group, outs):
-                        def sink(name, out, offset, outs=outs, dev_pca=dev_pca):
-                            red = dev_pca[name].project(out) if name in dev_pca else out.float()
+                        def sink(name, out, offset, outs=outs, dev_pca=dev_pca, norm=norm):
+                            red = dev_pca[name].project(out) if name in dev_pca else \
+                                out.float().reshape(len(out), -1).norm(dim=1, keepdim=True) if norm else out.float()
                             outs[name][offset:offset + red.shape[0]] = red.float().cpu().numpy()
 
                         bad_idx.update(self._run(stimuli, group, sink, desc=f"layers {gi + 1}/{n_groups}"))

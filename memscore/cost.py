@@ -36,7 +36,8 @@ class Cost:
         cached = f" ({self.cached} cached)" if self.cached else ""
         how = {"gram": "PCA from the stimuli' own Gram (no bases written)",
                "disk": f"PCA bases {size(self.bases_bytes)} written" if self.bases_bytes else "PCA bases cached",
-               "refit": "PCA bases refitted per pass (none written)", "none": "no PCA"}[self.pca]
+               "refit": "PCA bases refitted per pass (none written)", "none": "no PCA",
+               "norm": "each layer reduced to its L2 norm"}[self.pca]
         held = f"; holds up to {size(self.peak_bytes)} in memory" if self.peak_bytes else ""
         return (f"{self.model}: {self.stimuli} stimuli x {_n(self.layers, 'layer')} to compute{cached}; "
                 f"{_n(self.passes, 'pass', 'passes')}; {how}; activations {size(self.activations_bytes)}{held}")
@@ -81,7 +82,8 @@ def extraction_cost(engine, stimuli, todo, units: dict[str, int], mode: str, cac
 
     n, need = len(stimuli), engine._reduced(todo, units)
     n_ref = len(engine.reference) if engine.reference is not None else n
-    dim = {name: min(engine.k, n_ref - 1, units[name]) if name in need else units[name] for name in todo}
+    dim = {name: min(engine.k, n_ref - 1, units[name]) if name in need else 1 if mode == "norm" else units[name]
+           for name in todo}
     per_layer = {name: 0 for name in todo}
     bases = 0
     groups: list[list[str]] = [list(todo)]
@@ -89,7 +91,7 @@ def extraction_cost(engine, stimuli, todo, units: dict[str, int], mode: str, cac
         per_layer.update({name: engine._gram_cost(units[name], n) for name in need})
         groups = memory.groups(todo, per_layer.__getitem__, engine.memory)
         passes = len(groups)
-    elif mode == "none" or not need:
+    elif mode in ("none", "norm") or not need:
         passes = 1
     else:
         per_layer.update({name: engine._fit_cost(units[name]) for name in need})

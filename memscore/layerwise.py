@@ -130,6 +130,8 @@ class LayerBenchmark(Benchmark):
     arguments = (*ENGINE_ARGS, LAYERS_ARG)
     #: the engine class (a subclass may present stimuli differently, e.g. on a screen)
     extractor_class = None
+    #: how the engine reduces each layer: "pca" (the PCA-k projection) or "norm" (one L2 norm per stimulus)
+    reducer = "pca"
 
     def __init__(self, **args: Any):
         self.layers: list[str] | None = None  # every scoreable layer, unless the benchmark declares `layers`
@@ -253,7 +255,8 @@ class LayerBenchmark(Benchmark):
         excluded = model.excluded_layers(self.min_units, self.image_size)
         engine = (self.extractor_class or Extractor).for_run(
             model, options, n_components=self.pca or None,
-            reference=self.reference_set(stimuli) if self.pca else None, image_size=self.image_size)
+            reference=self.reference_set(stimuli) if self.pca and self.reducer == "pca" else None,
+            image_size=self.image_size, reducer=self.reducer)
         acts = engine.extract(stimuli, layers)
         other = {name: engine.extract(s, layers) for name, s in self.other_stimuli(loaded, options).items()}
         bad = set(acts.bad)

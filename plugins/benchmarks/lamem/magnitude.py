@@ -1,0 +1,52 @@
+"""`lamem-magnitude`: how well a layer's response *magnitude* alone tracks memorability — no fitting.
+
+Jaegle et al. (2019, eLife) relate image memorability to the magnitude of IT responses. Per layer and LaMem
+split k: Spearman's rho between each test image's L2 norm of the layer's whole output (no PCA: the engine
+reduces each layer to that one number per image) and its test_k score; a layer's value is the mean over
+splits. ``select=val`` picks the reported layer on the val images as `lamem-pls` does.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from memscore.arguments import Arg
+from memscore.layerwise import LAYERS_ARG, Context
+from memscore.model import MIN_UNITS
+from memscore_plugins.benchmarks.lamem.benchmark import LamemPLS, parse_splits
+
+
+class LamemMagnitude(LamemPLS):
+    identifier = "lamem-magnitude"
+    version = "1"
+    reducer = "norm"
+    pca, reference, reference_size = 0, None, 0  # no PCA: the norm of the whole output
+    regression, n_components = "pls", 1  # (LamemPLS's plan is reused; nothing is fitted)
+    arguments = (
+        Arg("splits", parse_splits, "1,2,3,4,5", "LaMem splits to average over", expect="split numbers 1..5, e.g. 1,3"),
+        Arg("min_units", int, MIN_UNITS, "layers with fewer output units are not scored", min=1),
+        Arg("image_size", int, None, "input size (default: the model's own)", min=8, max=4096),
+        LAYERS_ARG,
+        Arg("correlation", str, "spearman", "correlation metric, by name", keyed="changed"),
+        Arg("select", str, "test", "which split picks the reported layer: test or val", choices=("test", "val"),
+            keyed="changed"),
+    )
+
+    def score_layer(self, X: np.ndarray, context: Context) -> dict[str, Any]:
+        from memscore.items import items_of
+
+        norm = np.asarray(X, dtype=np.float64)[:, 0]
+        test = [norm[f.test] for f in context.tests]
+        rhos = [r.value for r in context.correlation(test, context.targets, context.tests)]
+        row = {"value": float(np.mean(rhos)), "error": float(np.std(rhos, ddof=1)) if len(rhos) > 1 else None,
+               "splits": [float(r) for r in rhos]}
+        if self.select == "val":
+            val = [r.value for r in context.correlation([norm[f.test] for f in context.val_plan], context.targets,
+                                                        context.val_plan)]
+            row["val"], row["val_splits"] = float(np.mean(val)), [float(r) for r in val]
+        if self.correlation in ("spearman", "pearson"):
+            row["_items"] = items_of([(k, ids, p, np.asarray(y)[f.test]) for k, ids, p, y, f in zip(
+                self.splits, context.ids, test, context.targets, context.tests)], layer=None,
+                statistic=f"mean-{self.correlation}")
+        return row
