@@ -51,7 +51,7 @@ from memscore_plugins.benchmarks.finetune.store import available_finetuned
 from memscore_plugins.benchmarks.finetune.store import export_finetuned
 from memscore_plugins.benchmarks.finetune.trainer import AUGMENTS
 from memscore_plugins.benchmarks.finetune.trainer import Recipe
-from memscore_plugins.benchmarks.lamem.benchmark import parse_splits
+from memscore_plugins.benchmarks.lamem.benchmark import parse_splits, splits_arg
 
 # =============================================================================================
 # the benchmark
@@ -62,8 +62,7 @@ class LamemFinetune(Benchmark):
     version = "1"
     description = "the paper's fine-tuning recipe on each LaMem split; Spearman rho on test_k"
     arguments = (
-        Arg("splits", parse_splits, "1,2,3,4,5", "LaMem splits to train and test on",
-            expect="split numbers 1..5, e.g. 1,3"),
+        splits_arg("LaMem splits to train and test on"),
         Arg("epochs", int, 100, "at most this many epochs", min=1),
         Arg("patience", int, 10, "stop after this many epochs without a better val rho", min=1),
         Arg("lr", float, 1e-3, "initial learning rate", min=1e-12),

@@ -38,12 +38,17 @@ def parse_splits(splits: Any) -> list[int]:
 
 
 
+def splits_arg(help: str = "LaMem splits to average over") -> Arg:
+    """The ``splits`` argument every LaMem-split benchmark declares (1..5, default all)."""
+    return Arg("splits", parse_splits, "1,2,3,4,5", help, expect="split numbers 1..5, e.g. 1,3")
+
+
 class LamemPLS(LayerBenchmark):
     identifier = "lamem-pls"
     data_sets = ("lamem",)
     version = "1"
     arguments = (
-        Arg("splits", parse_splits, "1,2,3,4,5", "LaMem splits to average over", expect="split numbers 1..5, e.g. 1,3"),
+        splits_arg(),
         Arg("n_components", int, 25, "PLS components", min=1),
         *LayerBenchmark.arguments,
         Arg("regression", str, "pls", "regression metric, by name (any registered regression metric)",

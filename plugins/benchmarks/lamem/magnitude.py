@@ -14,7 +14,7 @@ import numpy as np
 from memscore.arguments import Arg
 from memscore.layerwise import LAYERS_ARG, Context
 from memscore.model import MIN_UNITS
-from memscore_plugins.benchmarks.lamem.benchmark import LamemPLS, parse_splits
+from memscore_plugins.benchmarks.lamem.benchmark import LamemPLS, splits_arg
 
 
 class LamemMagnitude(LamemPLS):
@@ -24,7 +24,7 @@ class LamemMagnitude(LamemPLS):
     pca, reference, reference_size = 0, None, 0  # no PCA: the norm of the whole output
     regression, n_components = "pls", 1  # (LamemPLS's plan is reused; nothing is fitted)
     arguments = (
-        Arg("splits", parse_splits, "1,2,3,4,5", "LaMem splits to average over", expect="split numbers 1..5, e.g. 1,3"),
+        splits_arg(),
         Arg("min_units", int, MIN_UNITS, "layers with fewer output units are not scored", min=1),
         Arg("image_size", int, None, "input size (default: the model's own)", min=8, max=4096),
         LAYERS_ARG,

@@ -21,7 +21,7 @@ from memscore.errors import OptionError
 from memscore.fingerprint import digest
 from memscore.layerwise import Context, LayerBenchmark
 from memscore.stimuli import Stimuli
-from memscore_plugins.benchmarks.lamem.benchmark import LamemPLS, parse_splits
+from memscore_plugins.benchmarks.lamem.benchmark import LamemPLS, splits_arg
 
 MEMCAT_SCORE = Arg("score", str, "memorability_w_fa_correction", "MemCat's score column",
                    choices=("memorability_w_fa_correction", "memorability_wo_fa_correction"), keyed="changed")
@@ -65,8 +65,7 @@ class LamemTransfer(LayerBenchmark):
     target = ""
     version = "1"
     arguments = (
-        Arg("splits", parse_splits, "1,2,3,4,5", "LaMem splits whose train part fits a readout",
-            expect="split numbers 1..5, e.g. 1,3"),
+        splits_arg("LaMem splits whose train part fits a readout"),
         Arg("n_components", int, 25, "PLS components", min=1),
         *LayerBenchmark.arguments,
         Arg("regression", str, "pls", "regression metric, by name", keyed="changed"),

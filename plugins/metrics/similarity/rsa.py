@@ -63,6 +63,19 @@ def cka_debiased(X: np.ndarray, Y: np.ndarray) -> float:
     return hsic(K, L) / np.sqrt(hsic(K, K) * hsic(L, L))
 
 
+def _per_fold(X, Y, folds, measure) -> list:
+    """``measure(X[test], Y[test])`` for each fold: what a metric without a fit returns (the contract's shape)."""
+    from memscore.metrics import FoldResult, fold_targets
+
+    out = []
+    for k, f in enumerate(folds):
+        te = np.asarray(f.test)
+        y = fold_targets(Y, k)
+        y = y[:, None] if y.ndim == 1 else y
+        out.append(FoldResult(value=measure(np.asarray(X)[te], y[te])))
+    return out
+
+
 class RSAMetric:
     """The ``rsa`` metric (:mod:`memscore.metrics` contract): per fold, the RDMs of ``X[test]`` and ``Y[test]``
     compared (``comparison``); no fit."""
@@ -73,15 +86,7 @@ class RSAMetric:
         self.comparison = comparison
 
     def __call__(self, X, Y, folds) -> list:
-        from memscore.metrics import FoldResult, fold_targets
-
-        out = []
-        for k, f in enumerate(folds):
-            te = np.asarray(f.test)
-            y = fold_targets(Y, k)
-            y = y[:, None] if y.ndim == 1 else y
-            out.append(FoldResult(value=compare_rdms(rdm(np.asarray(X)[te]), rdm(y[te]), self.comparison)))
-        return out
+        return _per_fold(X, Y, folds, lambda x, y: compare_rdms(rdm(x), rdm(y), self.comparison))
 
     def __repr__(self) -> str:
         return f"RSAMetric(comparison={self.comparison!r})"
@@ -92,15 +97,7 @@ class CKAMetric:
     ``Y[test]``; no fit."""
 
     def __call__(self, X, Y, folds) -> list:
-        from memscore.metrics import FoldResult, fold_targets
-
-        out = []
-        for k, f in enumerate(folds):
-            te = np.asarray(f.test)
-            y = fold_targets(Y, k)
-            y = y[:, None] if y.ndim == 1 else y
-            out.append(FoldResult(value=cka_debiased(np.asarray(X)[te], y[te])))
-        return out
+        return _per_fold(X, Y, folds, cka_debiased)
 
     def __repr__(self) -> str:
         return "CKAMetric()"

@@ -48,7 +48,7 @@ def test_ridgecv_alphas_are_checked():
 
 
 def test_rsa_equals_rsatoolbox():
-    rsatoolbox = pytest.importorskip("rsatoolbox")
+    pytest.importorskip("rsatoolbox")
     from rsatoolbox.data import Dataset
     from rsatoolbox.rdm import calc_rdm, compare
 
@@ -59,6 +59,7 @@ def test_rsa_equals_rsatoolbox():
     ref_x = calc_rdm(Dataset(X), method="correlation")
     ref_y = calc_rdm(Dataset(Y), method="correlation")
     np.testing.assert_allclose(mine_x, ref_x.get_vectors()[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(mine_y, ref_y.get_vectors()[0], rtol=0, atol=1e-12)
     for method, theirs in (("spearman", "spearman"), ("tau-a", "tau-a"), ("cosine", "cosine")):
         value = load_metric("rsa", comparison=method)(X, Y, [Fold.all(30)])[0].value
         assert value == pytest.approx(float(compare(ref_x, ref_y, method=theirs)[0, 0]), abs=1e-6), method
