@@ -116,6 +116,9 @@ class Context:
     other: dict[str, Any] = field(default_factory=dict)
     layer: str | None = None  # the layer being scored
     table: list[dict[str, Any]] = field(default_factory=list)  # every layer's row, once all are scored
+    #: per layer, what its :meth:`LayerBenchmark.score_layer` returned under keys starting with "_" (kept for
+    #: :meth:`LayerBenchmark.summary`, never stored in the table): ``kept[layer]["_items"]``
+    kept: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -268,9 +271,10 @@ class LayerBenchmark(Benchmark):
                          disable=not options.progress, leave=False):
             context.layer = name
             row = self.score_layer(np.asarray(acts[name]), context)
-            if row.get("_items") is not None:  # per-item outputs: kept for the reported layer, not in the table
-                items[name] = row.pop("_items")
-            row.pop("_items", None)
+            # keys starting with "_" (per-item outputs, a metric's full result) are kept aside, not in the table
+            context.kept[name] = {k: row.pop(k) for k in [k for k in row if k.startswith("_")]}
+            if context.kept[name].get("_items") is not None:
+                items[name] = context.kept[name]["_items"]
             table.append({"layer": name, **row, "dims": int(acts[name].shape[1]),
                           "depth": info[name].depth, "aliases": list(info[name].aliases)})
         score_s = time.perf_counter() - t0

@@ -264,7 +264,7 @@ class NeuralBenchmark(LayerBenchmark):
         context.extra.update(
             idx=idx, cv=cv, folds=[Fold(tr, te) for tr, te in cv], ceil=ceil, data=data,
             Y=data.responses[:, ~bad_sites][idx], sites=[s for s, b in zip(data.site_ids, bad_sites) if not b],
-            bad_sites=bad_sites, results={},
+            bad_sites=bad_sites,
             metric=load_metric_for(self.metric, device=context.device) if self.metric in SIMILARITIES else
             load_metric_for("neural-pls", regression=self.regression, n_components=self.n_components,
                             device=context.device))
@@ -274,22 +274,18 @@ class NeuralBenchmark(LayerBenchmark):
         from memscore.metrics import summarize
 
         res = summarize(context.metric(X[context.idx], context.Y, context.folds))
-        key = len(context.results)
-        context.results[key] = res
         if self.metric in SIMILARITIES:  # a similarity against its own split-half similarity: value / ceiling
             ceiled = res.value / context.ceil.value if context.ceil else res.value
         else:  # Brain-Score's normalisation (explained_variance): r² / ceiling
             ceiled = res.value ** 2 / context.ceil.value if context.ceil else res.value
         return {"value": ceiled, "error": res.error, "raw": res.value,
-                "splits": [float(v) for v in res.split_values], "_result": key}
+                "splits": [float(v) for v in res.split_values], "_result": res}
 
     def rank(self, row: dict[str, Any]) -> float:
         return row["raw"]  # the layer committed to the region: the best raw r
 
     def summary(self, best: dict[str, Any], context: Context) -> dict[str, Any]:
-        res = context.results[best["_result"]]
-        for key in list(context.results):
-            context.results.pop(key)
+        res = context.kept[best["layer"]]["_result"]
         data, ceil = context.data, context.ceil
         return {
             "value": best["value"], "error": best["error"], "ceiling": ceil.value if ceil else None, "raw": best["raw"],
@@ -314,8 +310,6 @@ class NeuralBenchmark(LayerBenchmark):
 
     def run(self, model: Model, options: RunOptions) -> Score:
         score = super().run(model, options)
-        for row in score.layers:
-            row.pop("_result", None)
         try:
             score.meta["penultimate_layer"] = model.penultimate_layer
         except Exception:  # noqa: BLE001 - a model without a clear head
