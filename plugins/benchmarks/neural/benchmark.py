@@ -26,7 +26,7 @@ from memscore.benchmark import RunOptions
 from memscore.layerwise import Context, LayerBenchmark
 from memscore.errors import DataError, OptionError
 from memscore.fingerprint import DataInfo, digest
-from memscore.model import MIN_UNITS, Model
+from memscore.model import Model
 from memscore.scores import Score
 from memscore.stimuli import Stimuli, reference_set
 
@@ -83,7 +83,8 @@ class NeuralBenchmark(LayerBenchmark):
     arguments = (
         Arg("region", str, None, "brain region (fixed by the registration)", choices=REGIONS),
         Arg("dataset", _dataset, None, "data set name or BrainIO JSON manifest (default: the region's public one)",
-            expect="a data set name or a manifest .json file"),
+            expect="a data set name or a manifest .json file",
+            keyed=lambda v: "manifest" if v and str(v).endswith(".json") else v),  # a manifest by its content
         Arg("source", str, "local", "read BrainIO files (local) or through brainscore_vision",
             choices=("local", "brainscore")),
         Arg("n_components", int, 25, "PLS components", min=1),
@@ -91,53 +92,32 @@ class NeuralBenchmark(LayerBenchmark):
             min=2, max=1000),
         Arg("visual_degrees", float, MODEL_DEGREES, "the model's field of view in degrees", min=0.1, max=180),
         Arg("time_window", _window, None, "response window in ms, e.g. 70-170 (default: the data set's)",
-            expect="<start>-<end> in ms, e.g. 70-170"),
-        Arg("stratification", str, "default", "stimulus column to stratify splits by (none: plain splits)"),
+            expect="<start>-<end> in ms, e.g. 70-170", keyed=lambda v: list(v) if v else None),
+        Arg("stratification", str, "default", "stimulus column to stratify splits by (none: plain splits)",
+            keyed=lambda v: None if str(v).lower() in ("none", "") else v),
         Arg("ceiling", str, "split-half", "ceiling (split-half: Brain-Score; none: raw r)",
             choices=("split-half", "none")),
         *LayerBenchmark.arguments,
-        Arg("regression", str, "pls", "regression metric inside neural-pls, by name"),
+        Arg("regression", str, "pls", "regression metric inside neural-pls, by name", keyed="changed"),
         Arg("metric", str, "pls", "how a layer is compared with the sites: pls (Brain-Score's, default), ridgecv "
             "(predictivity with ridge), rsa, cka; several (metric=pls,rsa,cka) store one run each from one "
             "activation pass", choices=METRICS, keyed="changed"),
     )
     fans_out = "metric"
 
-    def __init__(self, region: str, dataset: str | None = None, source: str = "local", pca: int = 1000,
-                 reference: str | None = None, reference_size: int = 1000, n_components: int = 25,
-                 folds: int = 10, visual_degrees: float = MODEL_DEGREES, time_window: Any = None,
-                 stratification: str | None = "default", ceiling: str = "split-half", min_units: int = MIN_UNITS,
-                 layers: Any = None, image_size: int | None = None, regression: str = "pls", metric: str = "pls"):
-        super().__init__(pca=pca, reference=reference, reference_size=reference_size, min_units=min_units,
-                         layers=layers, image_size=image_size)
-        self.regression = "ridgecv" if metric == "ridgecv" else regression
-        self.metric = metric
-        region = str(region).upper()
-        if region not in REGIONS:
-            raise OptionError(f"region={region!r}: use one of {', '.join(REGIONS)}")
-        self.region = region
-        self.identifier = f"neural-{region.lower()}"
-        self.dataset = str(dataset) if dataset else None
-        self.source = source
-        self.n_components = int(n_components)
-        self.n_splits = int(folds)
-        self.visual_degrees = float(visual_degrees)
-        self.time_window = time_window if isinstance(time_window, tuple) or time_window is None \
-            else _window(time_window)
-        self.stratification = None if str(stratification).lower() in ("none", "") else stratification
-        self.ceiling_mode = ceiling
+    def __init__(self, **args: Any):
+        super().__init__(**args)  # the declared arguments become attributes (memscore.benchmark.Benchmark)
+        self.identifier = f"neural-{str(self.region).lower()}"  # the region names it: neural-v1 ... neural-it
 
-    def config(self) -> dict[str, Any]:
-        # no paths: which recordings a run read is keyed by their content (data())
-        ds = self.dataset
-        if ds and ds.endswith(".json"):
-            ds = "manifest"
-        return {"region": self.region, "dataset": ds, "source": self.source, "n_components": self.n_components,
-                "folds": self.n_splits, "visual_degrees": self.visual_degrees,
-                "time_window": list(self.time_window) if self.time_window else None,
-                "stratification": self.stratification, "ceiling": self.ceiling_mode, **self.engine_config(),
-                **({"regression": self.regression} if self.regression != "pls" else {}),
-                **({"metric": self.metric} if self.metric != "pls" else {})}
+    @property
+    def strata_column(self) -> str | None:
+        """The stimulus column the folds are stratified by (None: plain splits; "default": the data set's)."""
+        return None if str(self.stratification).lower() in ("none", "") else self.stratification
+
+    @property
+    def regression_metric(self) -> str:
+        """The regression inside the predictivity: ``metric=ridgecv`` is the predictivity with ridge."""
+        return "ridgecv" if self.metric == "ridgecv" else self.regression
 
     # -- data ----------------------------------------------------------------------------------
     @property
@@ -179,14 +159,14 @@ class NeuralBenchmark(LayerBenchmark):
 
         dataset, root = self.where(options)
         data = load_region(self.region, data_root=root, dataset=dataset, source=self.source,
-                           time_window=self.time_window, stratification=self.stratification)
+                           time_window=self.time_window, stratification=self.strata_column)
         if options.limit:
             data = data.subset(min(int(options.limit), len(data)))
         bad_sites = ~np.isfinite(data.responses).all(axis=0)
         if bad_sites.all():
             raise DataError(f"{data.source}: every {self.region} site has missing responses")
         ceil = None
-        if self.ceiling_mode == "split-half":  # a metric loaded by name like the predictivity
+        if self.ceiling == "split-half":  # a metric loaded by name like the predictivity
             if data.trial_repetition is None:
                 raise DataError(f"{data.source} has no 'repetition' coordinate on presentation: the split-half "
                                 f"ceiling needs single-trial responses; use the un-averaged assembly, or "
@@ -196,7 +176,7 @@ class NeuralBenchmark(LayerBenchmark):
                 raise DataError(f"{data.source}: {len(reps)} repetition value(s); a split-half ceiling needs at "
                                 f"least 2 (or --benchmark-args ceiling=none)")
             labels = np.column_stack([data.trial_stimulus, data.trial_repetition])
-            plan = shuffle_split(len(reps), n_splits=self.n_splits, train_size=0.5)  # halves of the repetitions
+            plan = shuffle_split(len(reps), n_splits=self.folds, train_size=0.5)  # halves of the repetitions
             if self.metric in SIMILARITIES:
                 ceil = summarize(_similarity_ceiling(self.metric, data, bad_sites, plan))
             else:
@@ -253,12 +233,12 @@ class NeuralBenchmark(LayerBenchmark):
         idx = np.flatnonzero(context.keep)
         strata = None if data.strata is None else data.strata[idx]
         try:
-            cv = [(f.train, f.test) for f in shuffle_split(len(idx), strata, n_splits=self.n_splits)]
+            cv = [(f.train, f.test) for f in shuffle_split(len(idx), strata, n_splits=self.folds)]
         except ValueError as exc:  # sklearn: too few stimuli per class for stratified 90/10 splits
             if strata is None:
                 raise
             raise DataError(f"{data.spec.identifier}: {len(idx)} stimuli in {len(set(strata.tolist()))} "
-                            f"{self.stratification or 'stratification'} classes cannot be split 90/10 with every "
+                            f"{self.strata_column or 'stratification'} classes cannot be split 90/10 with every "
                             f"class in each test set ({str(exc).splitlines()[0][:80]}); use more stimuli or "
                             f"--benchmark-args stratification=none") from None
         context.extra.update(
@@ -266,7 +246,7 @@ class NeuralBenchmark(LayerBenchmark):
             Y=data.responses[:, ~bad_sites][idx], sites=[s for s, b in zip(data.site_ids, bad_sites) if not b],
             bad_sites=bad_sites,
             metric=load_metric_for(self.metric, device=context.device) if self.metric in SIMILARITIES else
-            load_metric_for("neural-pls", regression=self.regression, n_components=self.n_components,
+            load_metric_for("neural-pls", regression=self.regression_metric, n_components=self.n_components,
                             device=context.device))
         return context
 

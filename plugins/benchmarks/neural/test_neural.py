@@ -253,7 +253,7 @@ def test_bad_input_is_one_clear_line(tmp_path):
     # no repetition coordinate: no ceiling -> the message names the fix (or the declared fallback)
     m = _small(tmp_path / "noreps", reps=False)
     with pytest.raises(DataError) as e:
-        NeuralBenchmark("IT", dataset=str(m)).run(None, RunOptions(progress=False))
+        NeuralBenchmark(region="IT", dataset=str(m)).run(None, RunOptions(progress=False))
     assert "no 'repetition' coordinate" in _one_line(e) and "ceiling=none" in str(e.value)
 
     # stimulus ids missing from the stimulus set
