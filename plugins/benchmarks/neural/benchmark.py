@@ -34,8 +34,8 @@ from memscore.stimuli import Stimuli, reference_set
 REGIONS = ("V1", "V2", "V4", "IT")
 #: metric= values: a predictivity (a regression per fold, Pearson per site, median; ceiled r²/c) or a
 #: similarity without a fit (per fold on its test stimuli; ceiled value/c with its own split-half ceiling)
-METRICS = ("pls", "ridgecv", "rsa", "cka")
-SIMILARITIES = ("rsa", "cka")
+METRICS = ("pls", "ridgecv", "rsa", "cka", "procrustes")
+SIMILARITIES = ("rsa", "cka", "procrustes")
 MODEL_DEGREES = 8  # Brain-Score's default field of view of a model
 
 
@@ -100,7 +100,7 @@ class NeuralBenchmark(LayerBenchmark):
         *LayerBenchmark.arguments,
         Arg("regression", str, "pls", "regression metric inside neural-pls, by name", keyed="changed"),
         Arg("metric", str, "pls", "how a layer is compared with the sites: pls (Brain-Score's, default), ridgecv "
-            "(predictivity with ridge), rsa, cka; several (metric=pls,rsa,cka) store one run each from one "
+            "(predictivity with ridge), rsa, cka, procrustes; several (metric=pls,rsa,cka) store one run each from one "
             "activation pass", choices=METRICS, keyed="changed"),
     )
     fans_out = "metric"

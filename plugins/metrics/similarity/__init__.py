@@ -11,5 +11,8 @@ def register_metrics(register):
     register("rsa", "memscore_plugins.metrics.similarity.rsa:RSAMetric", tags=["similarity"],
              description="RSA: 1 - Pearson RDMs of each fold's test stimuli, compared by Spearman (or tau-a, "
                          "cosine); no fit")
+    register("procrustes", "memscore_plugins.metrics.similarity.rsa:ProcrustesMetric", tags=["similarity"],
+             description="angular Procrustes shape similarity (Williams et al. 2021), 1 - theta/(pi/2), of each "
+                         "fold's test stimuli; no fit")
     register("cka", "memscore_plugins.metrics.similarity.rsa:CKAMetric", tags=["similarity"],
              description="unbiased linear CKA (Kornblith et al. 2019, debiased) of each fold's test stimuli; no fit")

@@ -63,6 +63,21 @@ def cka_debiased(X: np.ndarray, Y: np.ndarray) -> float:
     return hsic(K, L) / np.sqrt(hsic(K, K) * hsic(L, L))
 
 
+def procrustes_similarity(X: np.ndarray, Y: np.ndarray) -> float:
+    """1 − θ/(π/2) for the angular Procrustes shape distance θ (Williams et al. 2021): both sides centred and
+    scaled to unit Frobenius norm, θ = arccos of the nuclear norm of XᵀY (the best rotation's alignment; a
+    narrower side is zero-padded, which changes nothing). 1: the same shape up to rotation, reflection and
+    scale; 0: orthogonal."""
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    X, Y = X - X.mean(0), Y - Y.mean(0)
+    nx, ny = np.linalg.norm(X), np.linalg.norm(Y)
+    if nx == 0 or ny == 0:
+        return float("nan")
+    cos = np.linalg.svd((X / nx).T @ (Y / ny), compute_uv=False).sum()
+    return float(1.0 - np.arccos(np.clip(cos, -1.0, 1.0)) / (np.pi / 2))
+
+
 def _per_fold(X, Y, folds, measure) -> list:
     """``measure(X[test], Y[test])`` for each fold: what a metric without a fit returns (the contract's shape)."""
     from memscore.metrics import FoldResult, fold_targets
@@ -101,3 +116,14 @@ class CKAMetric:
 
     def __repr__(self) -> str:
         return "CKAMetric()"
+
+
+class ProcrustesMetric:
+    """The ``procrustes`` metric (:mod:`memscore.metrics` contract): per fold, the angular Procrustes shape
+    similarity of ``X[test]`` and ``Y[test]`` (:func:`procrustes_similarity`); no fit."""
+
+    def __call__(self, X, Y, folds) -> list:
+        return _per_fold(X, Y, folds, procrustes_similarity)
+
+    def __repr__(self) -> str:
+        return "ProcrustesMetric()"

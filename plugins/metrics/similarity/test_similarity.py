@@ -89,8 +89,28 @@ def test_cka_equals_the_feature_space_formula():
     assert load_metric("cka")(X, Y, [Fold.all(40)])[0].value == pytest.approx(kornblith(X, Y), abs=1e-8)
 
 
+def test_procrustes_equals_scipys_orthogonal_procrustes():
+    from scipy.linalg import orthogonal_procrustes
+
+    from memscore_plugins.metrics.similarity.rsa import procrustes_similarity
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 6))
+    Q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    assert procrustes_similarity(X, 3.0 * X @ Q + 1.0) == pytest.approx(1.0, abs=1e-7)  # rotation, scale, shift
+    Y = rng.normal(size=(50, 6))
+    a, b = X - X.mean(0), Y - Y.mean(0)
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    R, scale = orthogonal_procrustes(a, b)  # scale is the nuclear norm of aᵀb: the best rotation's alignment
+    assert np.linalg.norm(a @ R - b) ** 2 == pytest.approx(2 - 2 * scale, abs=1e-10)
+    want = 1 - np.arccos(scale) / (np.pi / 2)
+    assert procrustes_similarity(X, Y) == pytest.approx(want, abs=1e-8)
+    assert procrustes_similarity(X, Y[:, :2]) == pytest.approx(  # a narrower side: as if zero-padded
+        procrustes_similarity(X, np.hstack([Y[:, :2], np.zeros((50, 4))])), abs=1e-12)
+
+
 def test_similarity_metrics_meet_the_contract():
     X, Y, folds = _data(90, 12, 3)
     assert "recovers_planted_signal" in check_metric("ridgecv", alphas=ALPHAS)
-    for name in ("rsa", "cka"):
+    for name in ("rsa", "cka", "procrustes"):
         assert "deterministic" in check_metric(name, data=(X, Y, folds))
