@@ -96,6 +96,10 @@ class Extractor:
             self.k = None
         self.transform = model.transform(image_size)
         self.model.module.to(self.device).eval()
+        if batch_size == "auto":
+            from .batching import auto_batch_size
+
+            self.batch_size = auto_batch_size(model, self.device, image_size, self.memory, self.cache)
         self.timings: dict[str, float] = {"pca_fit_s": 0.0, "extract_s": 0.0}
         self.passes = 0
 
@@ -276,7 +280,14 @@ class Extractor:
                 bad.extend(int(i) for i in idx[~ok])
                 if x is None:
                     continue
-                cap.run(x.to(self.device, non_blocking=True), offset=int(idx[0]))
+                x = x.to(self.device, non_blocking=True)
+                if self.device.type == "cuda":  # out of memory: the batch in halves, never the run lost
+                    from .batching import forward_halving
+
+                    fits = forward_halving(lambda b, o: cap.run(b, offset=o), x, int(idx[0]))
+                    self.batch_size = min(self.batch_size, fits)
+                else:
+                    cap.run(x, offset=int(idx[0]))
         return bad
 
     def extract(self, stimuli: Stimuli, layers: Sequence[str] | None = None) -> Activations:
@@ -354,6 +365,24 @@ class Extractor:
         report = {"layers": len(layers), "computed": computed, "passes": self.passes,
                   "dims": {n: int(arrays[n].shape[1]) for n in layers}, **self.timings}
         return Activations(stimuli, {n: arrays[n] for n in layers}, bad_ids, report)
+
+    def plan(self, stimuli: Stimuli, layers: Sequence[str] | None = None):
+        """The :class:`~memscore.cost.Cost` :meth:`extract` would incur now (cached layers left out), without
+        running anything: what ``--dry-run`` prints."""
+        from .cost import Cost
+
+        layers = list(layers or self.model.layers())
+        units = self._units()
+        folder = self.cache / "activations" / self._key(stimuli=stimuli.digest(), **self._reducer_key())
+        files = read_json(folder / "meta.json", None).get("files", {}) if (folder / "meta.json").exists() else {}
+        todo = [n for n in layers if not (isinstance(files, dict) and n in files
+                                          and (folder / f"{fname(n)}.npy").exists())]
+        if not todo:
+            return Cost(self.model.identifier, len(stimuli), 0, len(layers), 0, "none", 0, 0, 0)
+        gram = self._gram(stimuli)
+        mode = "gram" if gram else "refit" if self._refit(todo, units) else "disk" if self.k else \
+            self.reducer.replace("pca", "none")
+        return extraction_cost(self, stimuli, todo, units, mode, cached=len(layers) - len(todo))
 
     def _gram(self, stimuli: Stimuli) -> bool:
         """Whether the PCA reference set is ``stimuli`` themselves: then their projections come from the

@@ -186,6 +186,9 @@ def score(model: str, benchmark: str, *, weights: str | None = "default",
           store: ResultStore | None | bool = True, **option_kwargs) -> Score:
     """Score ``model`` on ``benchmark``; a stored result for the same key is returned unless ``force``.
 
+    A benchmark's fan-out argument given several values (``benchmark_args={"metric": "pls,rsa,cka"}``) gives
+    one run per value: a list of Scores, in that order (the first computes the activations, the others read them).
+
     ``option_kwargs`` are :class:`RunOptions` fields (device, batch_size, seed, limit, data_root, ...).
     """
     fan = _fanned(benchmark, benchmark_args)
@@ -206,6 +209,31 @@ def score(model: str, benchmark: str, *, weights: str | None = "default",
         if stored is not None:
             return stored
         return st.put(run_plan(p), p.key)
+
+
+def dry_run(model: str, benchmark: str, *, weights: str | None = "default", model_args: dict[str, Any] | None = None,
+            benchmark_args: dict[str, Any] | None = None, options: RunOptions | None = None,
+            **option_kwargs) -> dict[str, Any]:
+    """What scoring would do, without doing it: the run key, whether it is stored, and per stimulus set the
+    cost (layers, passes, PCA mode, disk and memory) and a time estimate calibrated on this machine now. The
+    model is built with random weights (its shapes are what matter: nothing is downloaded)."""
+    from .cost import size
+
+    p = plan(model, benchmark, weights=weights, model_args=model_args, benchmark_args=benchmark_args,
+             options=options, **option_kwargs)
+    st = open_store()
+    stored = st.get(p.key) is not None
+    estimates = []
+    if hasattr(p.benchmark, "estimate"):
+        m = load_model(model, weights="none", seed=p.options.seed, **(model_args or {}))
+        for e in p.benchmark.estimate(m, p.options):
+            c = e["cost"]
+            estimates.append({"stimuli": e["stimuli"], "line": c.line(), "cost": c.__dict__, "seconds": e["seconds"],
+                              "disk_bytes": c.bases_bytes + c.activations_bytes,
+                              "disk_bytes_h": size(c.bases_bytes + c.activations_bytes),
+                              "memory_bytes": c.peak_bytes, "memory_bytes_h": size(c.peak_bytes)})
+    return {"model": model, "benchmark": p.benchmark.identifier, "key": p.key, "stored": stored,
+            "estimates": estimates}
 
 
 def _fanned(benchmark: str, benchmark_args: dict[str, Any] | None) -> list[dict[str, Any]]:

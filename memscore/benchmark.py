@@ -17,7 +17,7 @@ class RunOptions:
     """Options of one scoring run (the CLI's common flags). Only ``result_keys`` key the store."""
 
     device: str = "auto"
-    batch_size: int = 64
+    batch_size: int | str = 64  # or "auto": the largest that fits (memscore.batching)
     seed: int = 0
     limit: int | None = None
     data_root: Path | None = None
@@ -58,10 +58,11 @@ class RunOptions:
         for name in ("batch_size", "num_workers", "seed", "limit"):
             v = getattr(self, name)
             low = 1 if name in ("batch_size", "limit") else 0
-            if v is None and name == "limit":
+            if (v is None and name == "limit") or (v == "auto" and name == "batch_size"):
                 continue
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise OptionError(f"--{name.replace('_', '-')} {v!r}: expected an integer >= {low}")
+                raise OptionError(f"--{name.replace('_', '-')} {v!r}: expected an integer >= {low}"
+                                  + (" or auto" if name == "batch_size" else ""))
         return self
 
     def keyed(self) -> dict[str, Any]:

@@ -197,10 +197,11 @@ def layers(model_name, weights, model_args, image_size, min_units, as_json):
 @data_root_option
 @run_options
 @click.option("--data-name", help="what boards call this run's data set (default: its folder's name); never keyed")
+@click.option("--dry-run", is_flag=True, help="print what the run would compute, write, hold and take here, and stop")
 @click.option("--force", is_flag=True, help="recompute even if a stored score exists (the old one stays as history)")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def score(model, benchmark, weights, model_args, benchmark_args, data_roots, device, batch_size, num_workers,
-          bf16, seed, limit, skip_bad_images, pca_bases, data_name, force, no_progress, fmt):
+          bf16, seed, limit, skip_bad_images, pca_bases, data_name, dry_run, force, no_progress, fmt):
     """Score MODEL on BENCHMARK (stored; a finished run is returned from the store)."""
     from .api import score as run_score
     from .benchmark import RunOptions
@@ -212,6 +213,13 @@ def score(model, benchmark, weights, model_args, benchmark_args, data_roots, dev
     opts = RunOptions(device=device, batch_size=batch_size, seed=seed, limit=limit, data_root=data_root,
                       data_roots=named, num_workers=num_workers, bf16=bf16, skip_bad_images=skip_bad_images,
                       pca_bases=pca_bases, progress=not no_progress, data_name=data_name)
+    if dry_run:
+        from .api import dry_run as estimate
+
+        report = estimate(model, benchmark, weights=weights, model_args=parse_kv(model_args, "--model-args"),
+                          benchmark_args=parse_kv(benchmark_args, "--benchmark-args"), options=opts)
+        click.echo(json.dumps(report, indent=1, default=str) if fmt == "json" else _dry_run_text(report))
+        return
     result = run_score(model, benchmark, weights=weights, model_args=parse_kv(model_args, "--model-args"),
                        benchmark_args=parse_kv(benchmark_args, "--benchmark-args"), options=opts, force=force)
     results = result if isinstance(result, list) else [result]  # a fan-out argument (metric=pls,rsa): one each
@@ -220,6 +228,19 @@ def score(model, benchmark, weights, model_args, benchmark_args, data_roots, dev
         return
     for result in results:
         _print_score(result)
+
+
+def _dry_run_text(report: dict) -> str:
+    lines = [f"{report['model']} on {report['benchmark']}: run key {report['key'][:12]}"
+             + (" (stored: a run would return it)" if report["stored"] else " (not stored: it would run)")]
+    for e in report["estimates"]:
+        s = e["seconds"]
+        lines.append(f"  {e['stimuli']}: {e['line']}")
+        lines.append(f"    estimated {s['total_s']:.0f} s here (forward {s['forward_s']:.0f} s, PCA {s['pca_s']:.0f} s; "
+                     f"{s['how']}); disk {e['disk_bytes_h']}, memory {e['memory_bytes_h']}")
+    if not report["estimates"]:
+        lines.append("  (this benchmark gives no cost estimate)")
+    return "\n".join(lines)
 
 
 def _print_score(result) -> None:

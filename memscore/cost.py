@@ -112,3 +112,49 @@ def extraction_cost(engine, stimuli, todo, units: dict[str, int], mode: str, cac
                 bases_bytes=bases, activations_bytes=sum(n * d * 4 for d in dim.values()),
                 peak_bytes=max(sum(per_layer[name] for name in group) for group in groups),
                 layer_bytes=per_layer[peak], peak_layer=peak, peak_on_cpu=engine.device.type == "cpu")
+
+
+def estimate_seconds(engine, cost: Cost, layers: list[str], *, n_ref: int | None = None) -> dict:
+    """Seconds this extraction would take here, from a cost model calibrated on this machine now: one timed
+    forward of a small batch (per image, times stimuli and passes) and one timed matrix product (the PCA's
+    Gram, basis and projection flops at that rate). An estimate: it says so, and how it was measured."""
+    import time
+
+    import torch
+
+    if not cost.layers:
+        return {"total_s": 0.0, "forward_s": 0.0, "pca_s": 0.0, "how": "everything is cached"}
+    units = {li.name: li.units for li in engine.model.layer_info(engine.image_size)}
+    size = engine.image_size or engine.model.preprocessing.crop_size
+    b = 8
+    x = torch.randn(b, 3, size, size, device=engine.device)
+    with torch.inference_mode():
+        engine.model.module(x)  # warm-up
+        t0 = time.perf_counter()
+        engine.model.module(x)
+        if engine.device.type == "cuda":
+            torch.cuda.synchronize(engine.device)
+        per_image = (time.perf_counter() - t0) / b
+        a = torch.randn(1024, 2048, device=engine.device)
+        t0 = time.perf_counter()
+        a @ a.T
+        if engine.device.type == "cuda":
+            torch.cuda.synchronize(engine.device)
+        flops = 2 * 1024 * 1024 * 2048 / max(time.perf_counter() - t0, 1e-9)
+    n, k = cost.stimuli, engine.k or 0
+    n_ref = n_ref or (len(engine.reference) if engine.reference is not None else n)
+    reduced = [units[name] for name in layers if k and units[name] > k]
+    keep = min(k, n_ref - 1) if k else 0
+    if cost.pca == "gram":  # float64 Gram (half the float32 rate) and the float32 sign pass
+        work = sum(2 * n * n * u * 2 + 2 * n * keep * u for u in reduced)
+    elif cost.pca in ("disk", "refit"):
+        fit = sum(2 * n_ref * n_ref * u * 2 + 2 * n_ref * keep * u * 2 for u in reduced) if cost.bases_bytes or \
+            cost.pca == "refit" else 0
+        work = fit + sum(2 * n * keep * u for u in reduced)
+    else:
+        work = 0
+    forward = per_image * n * max(cost.passes, 1)
+    pca = work / flops
+    return {"total_s": forward + pca, "forward_s": forward, "pca_s": pca, "per_image_s": per_image,
+            "flops_per_s": flops, "how": f"one timed forward of {b} images ({per_image * 1e3:.1f} ms per image) and "
+                                         f"one timed matrix product ({flops / 1e9:.0f} GFLOP/s) on {engine.device}"}

@@ -243,6 +243,32 @@ class LayerBenchmark(Benchmark):
         return DataInfo(name=self.identifier, fingerprint=digest(sorted(pieces.items())),
                         counts={"stimuli": len(stimuli)}, root=str(options.data_root or ""), parts=pieces)
 
+    def _engine(self, model: Model, options: RunOptions, stimuli: Stimuli):
+        """(the layers to score under their canonical names, the engine set up for this run)."""
+        from .activations import Extractor
+
+        layers = self.layer_names or model.layers(self.min_units, self.image_size)
+        check_layers(model, layers, self.image_size)
+        layers = canonical_layers(model, layers, self.image_size)
+        engine = (self.extractor_class or Extractor).for_run(
+            model, options, n_components=self.pca or None,
+            reference=self.reference_set(stimuli) if self.pca and self.reducer == "pca" else None,
+            image_size=self.image_size, reducer=self.reducer)
+        return layers, engine
+
+    def estimate(self, model: Model, options: RunOptions) -> list[dict[str, Any]]:
+        """What a run would compute, write, hold and take, per stimulus set, without running it (``--dry-run``)."""
+        from .cost import estimate_seconds
+
+        loaded = self.loaded(options)
+        stimuli = self.stimuli(loaded, options)
+        layers, engine = self._engine(model, options, stimuli)
+        out = []
+        for name, s in {self.identifier: stimuli, **self.other_stimuli(loaded, options)}.items():
+            cost = engine.plan(s, layers)
+            out.append({"stimuli": name, "cost": cost, "seconds": estimate_seconds(engine, cost, layers)})
+        return out
+
     def run(self, model: Model, options: RunOptions) -> Score:
         from tqdm.auto import tqdm
 
@@ -251,15 +277,9 @@ class LayerBenchmark(Benchmark):
         t_all = time.perf_counter()
         loaded = self.loaded(options)
         stimuli = self.stimuli(loaded, options)
-        layers = self.layer_names or model.layers(self.min_units, self.image_size)
-        check_layers(model, layers, self.image_size)
-        layers = canonical_layers(model, layers, self.image_size)
+        layers, engine = self._engine(model, options, stimuli)
         info = {li.name: li for li in model.layer_info(self.image_size)}
         excluded = model.excluded_layers(self.min_units, self.image_size)
-        engine = (self.extractor_class or Extractor).for_run(
-            model, options, n_components=self.pca or None,
-            reference=self.reference_set(stimuli) if self.pca and self.reducer == "pca" else None,
-            image_size=self.image_size, reducer=self.reducer)
         acts = engine.extract(stimuli, layers)
         other = {name: engine.extract(s, layers) for name, s in self.other_stimuli(loaded, options).items()}
         bad = set(acts.bad)

@@ -13,6 +13,19 @@ def no_progress(asked: bool) -> bool:
     return bool(asked) or not (sys.stderr.isatty() or os.environ.get("MEMSCORE_PROGRESS") == "1")
 
 
+def batch_size(value):
+    """``--batch-size N`` (N ≥ 1) or ``auto``."""
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(str(value))
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise click.BadParameter(f"{value!r}: give a whole number ≥ 1, or auto")
+    return n
+
+
 #: ``--no-progress`` for any command (plugin commands too), with that rule
 no_progress_option = click.option("--no-progress", is_flag=True, callback=lambda ctx, param, v: no_progress(v),
                                   help="no progress bars (none either when stderr is not a terminal, unless "
@@ -23,7 +36,9 @@ _RUN_OPTIONS = [
     click.option("--model-args", default="", help="k=v,k=v passed to the model factory"),
     click.option("--benchmark-args", default="", help="k=v,k=v passed to the benchmark (e.g. splits=1,3)"),
     click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N"),
-    click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1)),
+    click.option("--batch-size", default="64", show_default=True, callback=lambda ctx, param, v: batch_size(v),
+                 help="images per forward, or auto: the largest that fits this device's memory (an out-of-memory "
+                      "error halves it and retries the batch)"),
     click.option("--num-workers", default=0, show_default=True, type=click.IntRange(0), help="DataLoader workers"),
     click.option("--bf16", is_flag=True,
                  help="bf16 autocast of the forward pass and the PCA projections (CUDA; keys the result and the caches)"),
