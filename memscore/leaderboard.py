@@ -222,9 +222,22 @@ def _config_differences(first: dict[tuple, Score]) -> dict[tuple, str]:
     keys = sorted({k for f in flat.values() for k in f if len({f.get(k) for f in flat.values()}) > 1})
     out = {}
     for c, f in flat.items():
-        parts = [f"{k}={f.get(k, '-').strip(chr(34))}" for k in keys]
+        # a setting a run's config leaves out is the benchmark's default (keyed only when changed): say which
+        defaults = _declared_defaults(c[0])
+        parts = [f"{k}={f.get(k, json.dumps(defaults.get(k, '-'), default=str)).strip(chr(34))}" for k in keys]
         out[c] = ", ".join(parts[:3]) + (" …" if len(parts) > 3 else "") if parts else f"config {c[3]}"
     return out
+
+
+def _declared_defaults(benchmark: str) -> dict[str, Any]:
+    """A registered benchmark's declared argument defaults (empty where it is not installed or declares none)."""
+    from .pluginmanager import registry
+
+    try:
+        entry, _ = registry().get("benchmark", benchmark)
+        return {a.name: a.default for a in getattr(entry.resolve(), "arguments", ()) or ()}
+    except Exception:  # noqa: BLE001 - a board never fails on one plugin
+        return {}
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:

@@ -183,9 +183,10 @@ class Stored:
     """The store as the analysis reads it: current rows of each benchmark, optionally of some models only
     (a fine-tuned model counts as its base model's)."""
 
-    def __init__(self, store: ResultStore, models: Iterable[str] | None = None):
+    def __init__(self, store: ResultStore, models: Iterable[str] | None = None, metric: str = "pls"):
         self.store = store
         self.wanted = set(models) if models else None
+        self.metric = metric  # the neural metric the analysis reads (runs of other metric= values are left out)
         self._rows: dict[str, list[Score]] = {}
 
     def query(self, benchmark: str) -> list[Score]:
@@ -198,6 +199,10 @@ class Stored:
     def pick(self, benchmark: str, left: LeftOut, relevant: Callable[[Score], bool] | None = None) -> Pick:
         """Rules 2 and 3 of the module docstring; what is not used goes to ``left``."""
         scores = [s for s in self.query(benchmark) if relevant is None or relevant(s)]
+        for s in [s for s in scores if _metric(s) not in (None, self.metric)]:
+            left.add(benchmark, f"scored with metric={_metric(s)}: this analysis reads metric={self.metric} runs",
+                     s.model)
+        scores = [s for s in scores if _metric(s) in (None, self.metric)]
         pick = Pick(benchmark)
         counts = Counter(_fingerprint(s) for s in scores)
         pick.fingerprints = {_short(f): c for f, c in counts.most_common()}
@@ -228,6 +233,15 @@ class Stored:
                 left.add(benchmark, "superseded: a newer or full (no --limit) run with the same model, weights, "
                                     "model args and seed is used", s.model)
         return pick
+
+
+def _metric(s: Score) -> str | None:
+    """The neural metric= a run was scored with (absent from the config: the default, pls); None for a
+    benchmark without one."""
+    if not s.benchmark.startswith("neural-"):
+        return None
+    args = ((s.meta.get("config") or {}).get("benchmark_args") or {})
+    return str(args.get("metric", "pls"))
 
 
 def _join(a: Pick, b: Pick, left: LeftOut) -> list[tuple]:

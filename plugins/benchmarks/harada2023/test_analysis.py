@@ -362,3 +362,23 @@ def test_layers_draws_depth_profiles(paper_store, tmp_path):
     assert result["paper"]["panels"]["IT"]["paper"] == 0.82
     assert (out / "layers_rho.png").stat().st_size > 1000
     _check(result["panels"]["IT"], paper_store["fig2_it"])
+
+
+def test_runs_of_another_neural_metric_never_enter_fig2(stored, tmp_path):
+    """A newer neural-it run with metric=rsa (metric=pls,rsa,cka stores one each) is left out, with the reason:
+    Fig. 2 keeps reading the pls runs, and its rho is unchanged."""
+    out = tmp_path / "before"
+    assert CliRunner().invoke(analyze, ["layers", "--out", str(out), "--no-plots"]).exit_code == 0
+    before = json.loads((out / "layers.json").read_text())["panels"]["IT"]["rho"]
+    store = ResultStore()
+    names = [f"block{j}" for j in range(12)]
+    s = Score(model="net-a", benchmark="neural-it", benchmark_version="1", value=0.9,
+              layers=[{"layer": n, "value": 0.9 - 0.01 * j, "raw": 0.9} for j, n in enumerate(names)],
+              meta={"weights": "default", "config": {"limit": None, "benchmark_args": {"metric": "rsa"}},
+                    "layer": names[0], "created": 10**10})
+    store.put(s, run_key("net-a", "default", "neural-it", "1", {"metric": "rsa"}))
+    out = tmp_path / "after"
+    assert CliRunner().invoke(analyze, ["layers", "--out", str(out), "--no-plots"]).exit_code == 0
+    after = json.loads((out / "layers.json").read_text())
+    assert after["panels"]["IT"]["rho"] == before
+    assert "metric=rsa" in json.dumps(after)
