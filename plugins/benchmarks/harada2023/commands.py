@@ -3,6 +3,7 @@
     memscore analyze figures [--paper] [--out DIR] [--only fig2,fig3,...]   all of the paper's figures
     memscore analyze layers  [--paper] [--out DIR] [--no-profiles]          Fig. 2 + per-model depth profiles
     memscore analyze models  [--out DIR] [--region IT]                      memorability vs IT across models
+    memscore analyze agreement [--region IT] [--metrics pls,rsa,...]        Fig. 2 under every neural metric
 """
 from __future__ import annotations
 
@@ -135,3 +136,35 @@ def models_(models, out, value, memorability, paper, no_plots, as_json, region):
     result = analyze_models(out=out, models=_models(models), value="raw" if value == "raw" else "value",
                             memorability=memorability, region=region, plots=not no_plots, paper=paper)
     _print(result, as_json, paper)
+
+
+@analyze.command("agreement")
+@click.option("--region", default="IT", show_default=True, type=click.Choice(["V1", "V2", "V4", "IT"],
+                                                                             case_sensitive=False))
+@click.option("--metrics", default="pls,ridgecv,rsa,cka,procrustes", show_default=True,
+              help="the neural metrics to compare (those with stored runs are used)")
+@click.option("--models", "-m", multiple=True, help="only these models (repeat, or comma-separate)")
+@click.option("--memorability", default="lamem-pls", show_default=True, help="the memorability benchmark")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("memscore-analysis"),
+              show_default=True, help="folder for the CSV, JSON and PNG files")
+@click.option("--no-plots", is_flag=True, help="write CSV and JSON only")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def agreement(region, metrics, models, memorability, out, no_plots, as_json):
+    """Does the memorability-best layer stay the IT-best layer under every metric? Per neural metric stored,
+    Fig. 2's rho over layers (bootstrap CI, permutation p), and Kendall's tau between metrics over layers and
+    over models."""
+    from memscore_plugins.benchmarks.harada2023.agreement import analyze_agreement
+
+    result = analyze_agreement(out=out, region=region, metrics=[m.strip() for m in metrics.split(",") if m.strip()],
+                               models=_models(models), memorability=memorability, plots=not no_plots)
+    if as_json:
+        click.echo(json.dumps(result, indent=1, default=str))
+        return
+    click.echo(f"{'metric':<11} {'rho':>7} {'95% CI':>17} {'p_perm':>8} {'n':>6}")
+    for m, r in result["metrics"].items():
+        click.echo(f"{m:<11} {r['rho']:>7.3f} [{r['ci'][0]:>6.3f}, {r['ci'][1]:>6.3f}] {r['p_perm']:>8.3g} {r['n']:>6}")
+    for p in result["pairs"]:
+        tl = "" if p["tau_layers"] is None else f"{p['tau_layers']:.3f}"
+        tm = "" if p["tau_models"] is None else f"{p['tau_models']:.3f}"
+        click.echo(f"{p['a']} vs {p['b']}: Kendall tau over {p['layers']} layers {tl}, over {p['models']} models {tm}")
+    click.echo("wrote " + ", ".join(result["files"]))

@@ -382,3 +382,38 @@ def test_runs_of_another_neural_metric_never_enter_fig2(stored, tmp_path):
     after = json.loads((out / "layers.json").read_text())
     assert after["panels"]["IT"]["rho"] == before
     assert "metric=rsa" in json.dumps(after)
+
+
+def test_agreement_recomputes_fig2_per_metric_and_kendall_between_them(stored, tmp_path):
+    """pls runs (the fixture) and rsa runs of every model on neural-it: Fig. 2's rho per metric equals scipy's on
+    that metric's points, and Kendall's tau between the metrics' layer values equals scipy's."""
+    from scipy.stats import kendalltau
+
+    store = ResultStore()
+    rng = np.random.default_rng(5)
+    rsa_points = {}
+    for mi, model in enumerate(["net-a", "net-b", "net-c", "net-d"]):
+        names = [f"block{j}" for j in range(12 + mi)]
+        vals = rng.uniform(0.1, 0.9, len(names))
+        rows = [{"layer": n, "value": float(v), "raw": float(v)} for n, v in zip(names, vals)]
+        s = Score(model=model, benchmark="neural-it", benchmark_version="1", value=float(vals.max()), layers=rows,
+                  meta={"weights": "default", "config": {"limit": None, "benchmark_args": {"metric": "rsa"}},
+                        "layer": names[int(vals.argmax())]})
+        store.put(s, run_key(model, "default", "neural-it", "1", {"metric": "rsa", "n": len(names)}))
+        rsa_points.update({(model, n): float(v) for n, v in zip(names, vals)})
+    r = CliRunner().invoke(analyze, ["agreement", "--out", str(tmp_path / "a"), "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert set(res["metrics"]) == {"pls", "rsa"}
+    x, y = zip(*stored["it"])
+    assert res["metrics"]["pls"]["rho"] == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+    assert res["metrics"]["pls"]["ci"][0] <= res["metrics"]["pls"]["rho"] <= res["metrics"]["pls"]["ci"][1]
+    pls = {}
+    for s in ResultStore().query(benchmark="neural-it"):
+        if "metric" not in ((s.meta.get("config") or {}).get("benchmark_args") or {}):
+            pls.update({(s.model, row["layer"]): row["value"] for row in s.layers})
+    common = sorted(pls.keys() & rsa_points.keys())
+    want = kendalltau([pls[k] for k in common], [rsa_points[k] for k in common]).statistic
+    (pair,) = res["pairs"]
+    assert pair["layers"] == len(common) and pair["tau_layers"] == pytest.approx(want, abs=1e-12)
+    assert (tmp_path / "a" / "agreement_IT.png").is_file() and (tmp_path / "a" / "agreement.csv").is_file()
