@@ -225,7 +225,10 @@ def dry_run(model: str, benchmark: str, *, weights: str | None = "default", mode
     stored = st.get(p.key) is not None
     estimates = []
     if hasattr(p.benchmark, "estimate"):
-        m = load_model(model, weights="none", seed=p.options.seed, **(model_args or {}))
+        try:
+            m = load_model(model, weights="none", seed=p.options.seed, **(model_args or {}))
+        except MemscoreError:  # a model that only runs with its own weights (a fine-tuned one): those
+            m = load_model(model, weights=weights, seed=p.options.seed, **(model_args or {}))
         for e in p.benchmark.estimate(m, p.options):
             c = e["cost"]
             estimates.append({"stimuli": e["stimuli"], "line": c.line(), "cost": c.__dict__, "seconds": e["seconds"],

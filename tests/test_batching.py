@@ -64,3 +64,23 @@ def test_the_engine_resolves_auto_before_its_first_pass(tmp_path):
     assert isinstance(ex.batch_size, int) and ex.batch_size >= 1
     acts = ex.extract(images, ["layer4.1.relu"])
     assert acts["layer4.1.relu"].shape[0] == 20
+
+
+def test_dry_run_says_what_a_run_would_do_and_runs_nothing(tmp_path, monkeypatch):
+    from lamem_fixture import build_lamem
+    from memscore.api import dry_run
+    from memscore.store import ResultStore
+
+    root = build_lamem(tmp_path / "l", 60, image_size=32)
+    report = dry_run("resnet18", "lamem-pls", weights="none", data_root=str(root), progress=False,
+                     benchmark_args={"image_size": 32, "pca": 8, "splits": "1"})
+    (e,) = report["estimates"]
+    assert not report["stored"] and e["cost"]["layers"] == 52 and e["cost"]["pca"] == "gram"
+    assert e["disk_bytes"] == e["cost"]["activations_bytes"] > 0 and e["memory_bytes"] > 0
+    assert e["seconds"]["total_s"] > 0 and "timed forward" in e["seconds"]["how"]
+    from memscore import paths
+
+    assert not ResultStore().query() and not list(paths.cache_dir().rglob("*.npy"))  # nothing ran or was stored
+    r = CliRunner().invoke(main, ["score", "-m", "resnet18", "-b", "lamem-pls", "--weights", "none", "--data-root",
+                                  str(root), "--benchmark-args", "image_size=32,pca=8,splits=1", "--dry-run"])
+    assert r.exit_code == 0 and "52 layers to compute" in r.output and "estimated" in r.output
