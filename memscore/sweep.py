@@ -423,6 +423,15 @@ def sweep(models: Iterable[str], benchmarks: Iterable[str], *, weights: str = "d
         data_roots = [f"{k}={v}" for k, v in data_roots.items()]
     roots, named = parse_data_roots(data_roots, bench_names)
     bargs = split_benchmark_args(dict(benchmark_args or {}), bench_names)
+    from .api import _fanned
+
+    for b in bench_names:
+        if len(_fanned(b, bargs.get(b))) > 1:  # one run per value is `memscore score`'s, not yet a sweep's
+            from .errors import OptionError
+
+            name = next(k for k in (bargs.get(b) or {}) if len(_fanned(b, {k: bargs[b][k]})) > 1)
+            raise OptionError(f"--benchmark-args {name}={bargs[b][name]}: a sweep takes one value for {b}; run "
+                              f"one sweep per value, or `memscore score` with {name}={bargs[b][name]}")
     forward_args(bargs, roots)
     defaults = RunOptions()
     spec = SweepSpec(models=model_names, benchmarks=bench_names, weights=weights, model_args=dict(model_args or {}),

@@ -273,3 +273,14 @@ def test_slurm_sweep_with_a_cancelled_job_is_finished_by_the_rerun(slurm_cluster
     assert sorted(runs) == sorted(of(reference, TWO))
     for pair, run in runs.items():
         assert numbers(run) == numbers(reference[pair]), pair
+
+
+def test_a_sweep_given_several_metrics_says_what_to_do_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from memscore.cli import main
+
+    r = CliRunner().invoke(main, ["sweep", "--models", "resnet18", "--benchmarks", "neural-it,lamem-pls",
+                                  "--benchmark-args", "metric=pls,rsa", "--dry-run"])
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
+    assert "a sweep takes one value for neural-it" in r.output and "memscore score" in r.output
