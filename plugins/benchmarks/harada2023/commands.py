@@ -4,6 +4,7 @@
     memscore analyze layers  [--paper] [--out DIR] [--no-profiles]          Fig. 2 + per-model depth profiles
     memscore analyze models  [--out DIR] [--region IT]                      memorability vs IT across models
     memscore analyze agreement [--region IT] [--metrics pls,rsa,...]        Fig. 2 under every neural metric
+    memscore analyze transfer [--target memcat]                             in-data vs LaMem-transfer, by depth
 """
 from __future__ import annotations
 
@@ -167,4 +168,28 @@ def agreement(region, metrics, models, memorability, out, no_plots, as_json):
         tl = "" if p["tau_layers"] is None else f"{p['tau_layers']:.3f}"
         tm = "" if p["tau_models"] is None else f"{p['tau_models']:.3f}"
         click.echo(f"{p['a']} vs {p['b']}: Kendall tau over {p['layers']} layers {tl}, over {p['models']} models {tm}")
+    click.echo("wrote " + ", ".join(result["files"]))
+
+
+@analyze.command("transfer")
+@click.option("--target", default="memcat", show_default=True, help="the target set: memcat or memorability-csv")
+@click.option("--models", "-m", multiple=True, help="only these models (repeat, or comma-separate)")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("memscore-analysis"),
+              show_default=True, help="folder for the CSV, JSON and PNG files")
+@click.option("--no-plots", is_flag=True, help="write CSV and JSON only")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def transfer(target, models, out, no_plots, as_json):
+    """Per model, memorability within the target set (<target>-pls) and transferred from LaMem
+    (lamem-to-<target>) across relative depth, and how alike the two profiles are (Spearman over layers)."""
+    from memscore_plugins.benchmarks.harada2023.transfer import analyze_transfer
+
+    result = analyze_transfer(out=out, target=target, models=_models(models), plots=not no_plots)
+    if as_json:
+        click.echo(json.dumps(result, indent=1, default=str))
+        return
+    for name, m in result["models"].items():
+        rho = "" if m["rho_profiles"] is None else f"{m['rho_profiles']:.3f}"
+        click.echo(f"{name}: within {m['within']['value']:.3f} ({m['within']['layer']}), transfer "
+                   f"{m['transfer']['value']:.3f} ({m['transfer']['layer']}, chosen on LaMem val); profiles rho {rho} "
+                   f"over {m['layers']} layers")
     click.echo("wrote " + ", ".join(result["files"]))

@@ -417,3 +417,31 @@ def test_agreement_recomputes_fig2_per_metric_and_kendall_between_them(stored, t
     (pair,) = res["pairs"]
     assert pair["layers"] == len(common) and pair["tau_layers"] == pytest.approx(want, abs=1e-12)
     assert (tmp_path / "a" / "agreement_IT.png").is_file() and (tmp_path / "a" / "agreement.csv").is_file()
+
+
+def test_transfer_profiles_per_model(tmp_path):
+    """memcat-pls and lamem-to-memcat runs of two models: per model the layers both scored, Spearman between
+    the two depth profiles (= scipy), the transfer's layer as stored; a model with one of the two is left out."""
+    store = ResultStore()
+    rng = np.random.default_rng(7)
+    want = {}
+    for model in ("net-a", "net-b"):
+        names = [f"block{j}" for j in range(10)]
+        within = rng.uniform(0.2, 0.8, 10)
+        trans = within * 0.5 + rng.normal(0, 0.05, 10)
+        for bench, vals in (("memcat-pls", within), ("lamem-to-memcat", trans)):
+            rows = [{"layer": n, "value": float(v), "depth": j / 9} for j, (n, v) in enumerate(zip(names, vals))]
+            _put(store, model, bench, rows)
+        want[model] = spearmanr(within, trans).statistic
+    _put(store, "net-c", "memcat-pls", [{"layer": "block0", "value": 0.5}])
+    r = CliRunner().invoke(analyze, ["transfer", "--out", str(tmp_path / "t"), "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert set(res["models"]) == {"net-a@default", "net-b@default"}
+    for model, rho in want.items():
+        m = res["models"][f"{model}@default"]
+        assert m["layers"] == 10 and m["rho_profiles"] == pytest.approx(rho, abs=1e-12)
+    assert any("net-c" in json.dumps(x) for x in res["left_out"])
+    assert len(list((tmp_path / "t").glob("transfer_*.png"))) == 2
+    r = CliRunner().invoke(analyze, ["transfer", "--target", "things", "--out", str(tmp_path / "u")])
+    assert r.exit_code != 0 and "use one of memcat, memorability-csv" in str(r.exception)
