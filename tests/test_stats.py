@@ -176,3 +176,22 @@ def test_figure_rho_inference_equals_a_direct_loop():
     np.testing.assert_allclose(got["ci"], np.quantile(boot, [0.025, 0.975]), atol=1e-12)
     assert got["p_perm"] == (1 + sum(abs(p) >= abs(rho) - 1e-12 for p in perm)) / 201
     assert got["ci"][0] < rho < got["ci"][1] and got["p_perm"] < 0.01
+
+
+def test_site_bootstrap_equals_a_direct_loop():
+    from memscore.stats import site_bootstrap
+
+    rng = np.random.default_rng(12)
+    groups = []
+    for n in (30, 31):
+        t = rng.normal(size=(n, 5))
+        groups.append((t + rng.normal(size=(n, 5)), t))
+    got = site_bootstrap(groups, n_boot=120, seed=3, transform=lambda r: r * r / 0.8)
+    r = np.random.default_rng(3)
+    draws = [r.integers(0, len(p), size=(120, len(p))) for p, _ in groups]
+    reps = []
+    for b in range(120):
+        per_fold = [np.median([sps.pearsonr(p[i[b], j], t[i[b], j])[0] for j in range(5)])
+                    for (p, t), i in zip(groups, draws)]
+        reps.append(np.mean(per_fold) ** 2 / 0.8)
+    np.testing.assert_allclose(got, np.quantile(reps, [0.025, 0.975]), rtol=0, atol=1e-12)

@@ -244,7 +244,7 @@ class NeuralBenchmark(LayerBenchmark):
         context.extra.update(
             idx=idx, cv=cv, folds=[Fold(tr, te) for tr, te in cv], ceil=ceil, data=data,
             Y=data.responses[:, ~bad_sites][idx], sites=[s for s, b in zip(data.site_ids, bad_sites) if not b],
-            bad_sites=bad_sites,
+            bad_sites=bad_sites, seed=options.seed,
             metric=load_metric_for(self.metric, device=context.device) if self.metric in SIMILARITIES else
             load_metric_for("neural-pls", regression=self.regression_metric, n_components=self.n_components,
                             device=context.device))
@@ -253,13 +253,23 @@ class NeuralBenchmark(LayerBenchmark):
     def score_layer(self, X: np.ndarray, context: Context) -> dict[str, Any]:
         from memscore.metrics import summarize
 
-        res = summarize(context.metric(X[context.idx], context.Y, context.folds))
+        fits = context.metric(X[context.idx], context.Y, context.folds)
+        res = summarize(fits)
         if self.metric in SIMILARITIES:  # a similarity against its own split-half similarity: value / ceiling
             ceiled = res.value / context.ceil.value if context.ceil else res.value
         else:  # Brain-Score's normalisation (explained_variance): r² / ceiling
             ceiled = res.value ** 2 / context.ceil.value if context.ceil else res.value
-        return {"value": ceiled, "error": res.error, "raw": res.value,
-                "splits": [float(v) for v in res.split_values], "_result": res}
+        row = {"value": ceiled, "error": res.error, "raw": res.value,
+               "splits": [float(v) for v in res.split_values], "_result": res}
+        # the predictions of the best layer so far (the committed one: the highest raw r, the first on ties), for
+        # the reported CI; one layer's at a time, whatever the model's depth
+        best = context.extra.get("best_raw")
+        if self.metric not in SIMILARITIES and fits and fits[0].prediction is not None and np.isfinite(res.value) \
+                and (best is None or res.value > best):
+            context.extra.update(best_raw=res.value, best_predictions=(context.layer, [
+                np.asarray(f.prediction, dtype=np.float32).reshape(len(fold.test), -1)
+                for f, fold in zip(fits, context.folds)]))
+        return row
 
     def rank(self, row: dict[str, Any]) -> float:
         return row["raw"]  # the layer committed to the region: the best raw r
@@ -267,13 +277,26 @@ class NeuralBenchmark(LayerBenchmark):
     def summary(self, best: dict[str, Any], context: Context) -> dict[str, Any]:
         res = context.kept[best["layer"]]["_result"]
         data, ceil = context.data, context.ceil
+        layer, preds = context.extra.get("best_predictions") or (None, None)
+        preds = preds if layer == best["layer"] else None
+        ci = None
+        if preds is not None:  # bootstrap over each fold's test stimuli (sites kept whole), ceiled as the value
+            from memscore.stats import site_bootstrap
+
+            c = ceil.value if ceil else None
+            ci = site_bootstrap([(p, context.Y[f.test]) for p, f in zip(preds, context.folds)],
+                                seed=context.seed, transform=(lambda r: r * r / c) if c else None)
         return {
             "value": best["value"], "error": best["error"], "ceiling": ceil.value if ceil else None, "raw": best["raw"],
+            "ci": ci,
             "splits": [{"split": i, "value": float(v), "n_train": len(tr), "n_test": len(te)}
                        for i, (v, (tr, te)) in enumerate(zip(res.split_values, context.cv))],
             "meta": {
                 "region": self.region, "dataset": data.spec.identifier, "source": data.source,
                 "metric": self.metric,
+                **({"bootstrap": {"n_boot": 1000, "seed": context.seed, "level": 0.95,
+                                  "over": "each fold's test stimuli (sites kept whole), ceiled as the value"}}
+                   if ci else {}),
                 "normalisation": ((f"{self.metric} / its split-half {self.metric} (repetition halves)"
                                    if self.metric in SIMILARITIES else
                                    "r^2 / ceiling (brainscore_vision explained_variance)") if ceil

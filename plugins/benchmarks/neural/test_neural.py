@@ -404,3 +404,13 @@ def test_several_metrics_store_one_run_each_from_one_activation_pass(neural):
     for r in runs[1:]:
         assert r.ceiling is not None and 0 < r.ceiling <= 1 and r.value == pytest.approx(r.raw / r.ceiling)
         assert "metric" in r.meta["config"]["benchmark_args"] and r.meta["layer"] in SCORED
+
+
+def test_the_committed_layer_carries_a_bootstrap_ci(neural):
+    """neural-it's reported value comes with a bootstrap CI over each fold's test stimuli, ceiled as the value
+    (memscore.stats.site_bootstrap, held equal to a plain loop in tests/test_stats.py)."""
+    from memscore.api import score
+
+    s = score(MODEL, "neural-it", weights="none", progress=False, device="cpu", store=False,
+              benchmark_args={**_bargs(neural), "folds": 3, "layers": "layer4.1+avgpool"})
+    assert s.ci[0] <= s.value <= s.ci[1] and s.ci[1] > s.ci[0] and s.meta["bootstrap"]["seed"] == 0
