@@ -221,6 +221,8 @@ def test_models_from_a_file_and_a_tag_and_dry_run(tmp_path, data):
                 "--data-root", str(data["lamem"]), "--benchmark-args", "image_size=64", "--dry-run"], tmp_path / "h")
     assert r.exit_code == 0, r.output
     assert "2 models × 1 benchmarks" in r.output and "pending  cornet-z  lamem-pls" in r.output
+    # each pending pair says what it would compute, write, hold and take here; nothing runs
+    assert "cornet-z: 60 stimuli x 14 layers to compute" in r.output and "estimated" in r.output
     assert not (tmp_path / "h" / "runs").exists() and not (tmp_path / "h" / "sweeps").exists()  # dry run
     r = invoke(["sweep", "--models", "tag:cornet", "--benchmarks", "lamem-pls", "--weights", "none",
                 "--data-root", str(data["lamem"]), "--dry-run"], tmp_path / "h")

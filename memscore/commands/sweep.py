@@ -100,11 +100,34 @@ def _print_plan(s, ex, dry_run: bool) -> None:
             click.echo(f"estimated {_duration(secs)} of compute for the {known} of {len(todo)} pairs run before "
                        f"(their earlier wall time){'' if known == len(todo) else '; the others unknown'}", err=True)
         show = todo if dry_run else todo[:20]
+        total = 0.0
         for p in show:
             click.echo(f"  {p.state:<8} {p.model}  {p.benchmark}", err=True)
+            if dry_run:  # what each pair would compute, write, hold and take here (nothing runs)
+                for e in _estimates(s, p):
+                    total += e["seconds"]["total_s"]
+                    click.echo(f"           {e['line']}; ~{_duration(e['seconds']['total_s'])} here", err=True)
+        if dry_run and total:
+            click.echo(f"estimated {_duration(total)} in all on this machine (calibrated now: a timed forward and "
+                       f"matrix product per pair; pairs that share activations cost less)", err=True)
         if len(todo) > len(show):
             click.echo(f"  … and {len(todo) - len(show)} more (--dry-run lists them all)", err=True)
     click.echo(f"folder: {s.folder}" + (" (not created: a dry run writes nothing)" if dry_run else ""), err=True)
+
+
+def _estimates(s, pair) -> list[dict]:
+    """``memscore score --dry-run``'s estimates of one pair of the sweep (none where the benchmark gives none)."""
+    from ..api import dry_run
+    from ..errors import MemscoreError
+
+    spec = s.spec
+    try:
+        return dry_run(pair.model, pair.benchmark, weights=spec.weights, model_args=spec.model_args,
+                       benchmark_args=spec.benchmark_args.get(pair.benchmark),
+                       options=spec.run_options(pair.benchmark))["estimates"]
+    except MemscoreError as exc:
+        click.echo(f"           (no estimate: {exc})", err=True)
+        return []
 
 
 def _duration(secs: float) -> str:
