@@ -27,7 +27,7 @@ import torch
 
 from . import atomic, memory, paths
 from .cost import extraction_cost
-from .cache import check_file, file_record, fname, read_json
+from .cache import CacheRecord, file_record, fname
 from .capture import Capture, Sink, make_loader
 from .errors import DataError
 from .notice import notice
@@ -149,15 +149,14 @@ class Extractor:
         folder = self.cache / "pca" / self._key(**self._reducer_key())
         folder.mkdir(parents=True, exist_ok=True)
         atomic.clean_stale(folder)
-        record = read_json(folder / "bases.json", "PCA bases record")
-        files = record.get("files", {}) if isinstance(record.get("files"), dict) else {}
+        record = CacheRecord(folder / "bases.json", "PCA bases record")
         out: dict[str, StoredPCA] = {}
         todo = []
         for name in need:
             f = folder / f"{fname(name)}.pt"
-            why = check_file(f, files.get(name), units=units[name]) if f.exists() else None
+            why = record.check(name, f, units=units[name]) if f.exists() else None
             if f.exists() and why is None:
-                out[name] = StoredPCA(f, units[name], files[name]["k"])
+                out[name] = StoredPCA(f, units[name], record.files[name]["k"])
             else:
                 if f.exists():
                     notice(f"cached PCA basis of layer {name} is unusable ({why}); fitting it again")
@@ -174,12 +173,9 @@ class Extractor:
                     torch.save({"mean": pca.mean.cpu(), "basis": pca.basis.cpu(),
                                 "explained_variance": pca.explained_variance}, tmp)
                 out[name] = StoredPCA(f, units[name], pca.k)
-                files[name] = {**file_record(f), "units": units[name], "k": pca.k}
+                record.add(name, f, units=units[name], k=pca.k)
             fitted = pca = None  # free the group's bases before the next group's fit
-            # re-read: a concurrent run may have recorded other layers meanwhile
-            current = read_json(folder / "bases.json", None).get("files", {})
-            files = {**(current if isinstance(current, dict) else {}), **files}
-            atomic.write_text(folder / "bases.json", json.dumps({"files": files}))
+            record.save()  # with what a concurrent run recorded meanwhile
         self.timings["pca_fit_s"] += time.perf_counter() - t0
         return out
 
@@ -301,14 +297,13 @@ class Extractor:
         folder = self.cache / "activations" / self._key(stimuli=stimuli.digest(), **self._reducer_key())
         folder.mkdir(parents=True, exist_ok=True)
         atomic.clean_stale(folder)
-        meta_path = folder / "meta.json"
-        meta = read_json(meta_path, "activation cache record")
-        bad = meta.get("bad")
+        record = CacheRecord(folder / "meta.json", "activation cache record")
+        bad = record.header.get("bad")
         if not (isinstance(bad, list) and all(isinstance(i, int) and 0 <= i < len(stimuli) for i in bad)) \
-                or meta.get("stimuli") != len(stimuli):
-            meta = {}
+                or record.header.get("stimuli") != len(stimuli):
+            record.header, record.files = {}, {}
             bad = None
-        files = meta.get("files", {}) if isinstance(meta.get("files"), dict) else {}
+        files = record.files
         arrays: dict[str, np.ndarray] = {}
         todo = []
         for name in layers:
@@ -316,7 +311,7 @@ class Extractor:
             if not f.exists() or bad is None:
                 todo.append(name)
                 continue
-            why = check_file(f, files.get(name), rows=len(stimuli))
+            why = record.check(name, f, rows=len(stimuli))
             if why is None:
                 try:
                     arrays[name] = np.load(f, mmap_mode="r")
@@ -355,11 +350,9 @@ class Extractor:
                         bad_idx.update(self._run(stimuli, group, sink, desc=f"layers {gi + 1}/{n_groups}"))
                         self._finish(folder, outs, bad_idx, files, arrays)
                     del dev_pca
-            current = read_json(meta_path, None)  # a concurrent run may have recorded other layers
-            if current.get("bad") == sorted(bad_idx) and isinstance(current.get("files"), dict):
-                files = {**current["files"], **files}
-            meta = {"bad": sorted(bad_idx), "stimuli": len(stimuli), "model": self.model.identifier, "files": files}
-            atomic.write_text(meta_path, json.dumps(meta))  # a concurrent run never reads half a file
+            # a concurrent run may have recorded other layers: kept when it found the same undecodable rows
+            record.save({"bad": sorted(bad_idx), "stimuli": len(stimuli), "model": self.model.identifier},
+                        compatible=lambda current: current.get("bad") == sorted(bad_idx))
             bad_ids = [stimuli.ids[i] for i in sorted(bad_idx)]
             self.timings["extract_s"] += time.perf_counter() - t0 - (self.timings["pca_fit_s"] - fit0)
         report = {"layers": len(layers), "computed": computed, "passes": self.passes,
@@ -374,9 +367,8 @@ class Extractor:
         layers = list(layers or self.model.layers())
         units = self._units()
         folder = self.cache / "activations" / self._key(stimuli=stimuli.digest(), **self._reducer_key())
-        files = read_json(folder / "meta.json", None).get("files", {}) if (folder / "meta.json").exists() else {}
-        todo = [n for n in layers if not (isinstance(files, dict) and n in files
-                                          and (folder / f"{fname(n)}.npy").exists())]
+        files = CacheRecord(folder / "meta.json", None).files  # (what extract would find usable: recorded files)
+        todo = [n for n in layers if not (n in files and (folder / f"{fname(n)}.npy").exists())]
         if not todo:
             return Cost(self.model.identifier, len(stimuli), 0, len(layers), 0, "none", 0, 0, 0)
         gram = self._gram(stimuli)
@@ -459,7 +451,7 @@ class Extractor:
             del arr
             f = folder / f"{fname(name)}.npy"
             os.replace(atomic.tmp_path(f), f)
-            files[name] = file_record(f)
+            files[name] = file_record(f)  # the record's own dict (CacheRecord.files): saved with it
             arrays[name] = np.load(f, mmap_mode="r")
         outs.clear()
 

@@ -79,3 +79,37 @@ def check_file(path: Path, rec: dict | None, *, rows: int | None = None, units: 
     except (OSError, ValueError) as exc:
         return f"unreadable: {type(exc).__name__}"
     return None
+
+
+class CacheRecord:
+    """A cache folder's record (a small JSON file beside its files): what each file was when written, and what
+    the folder holds besides (``header``: the activation cache's stimuli count and undecodable rows). The one
+    protocol of every cache folder: a file is used only when it matches its record (:func:`check_file`); a
+    record is written atomically, merged with what a concurrent run recorded meanwhile (when ``compatible``)."""
+
+    def __init__(self, path: Path, what: str):
+        self.path, self.what = Path(path), what
+        data = read_json(self.path, what)
+        files = data.get("files")
+        self.files: dict = files if isinstance(files, dict) else {}
+        self.header = {k: v for k, v in data.items() if k != "files"}
+
+    def check(self, key: str, file: Path, **expect) -> str | None:
+        """Why ``file`` (recorded under ``key``) does not match its record (None: it does)."""
+        return check_file(file, self.files.get(key), **expect)
+
+    def add(self, key: str, file: Path, **extra) -> None:
+        self.files[key] = {**file_record(file), **extra}
+
+    def save(self, header: dict | None = None, compatible=lambda current: True) -> None:
+        """Write the record (``header`` replacing the old one), keeping files a concurrent run recorded
+        meanwhile when ``compatible(current record)`` says theirs still hold."""
+        from . import atomic
+
+        current = read_json(self.path, None)
+        theirs = current.get("files") if isinstance(current.get("files"), dict) else {}
+        if theirs and compatible(current):
+            self.files = {**theirs, **self.files}
+        if header is not None:
+            self.header = header
+        atomic.write_text(self.path, json.dumps({**self.header, "files": self.files}))
