@@ -7,7 +7,7 @@ evenly over depth) for every region of a MajajHong-sized synthetic BrainIO assem
 
 * **memscore** (this interpreter, the project venv): the code path of the ``neural-*`` benchmarks —
   ``memscore_plugins.benchmarks.neural.data.load_region`` for the data, then
-  ``neural_predictivity.splits`` + ``predictivity_layers`` (PLS-25, 10 stratified 90/10 splits, Pearson per
+  ``neural_predictivity.splits`` + the ``neural-pls`` metric (PLS-25, 10 stratified 90/10 splits, Pearson per
   site, median, mean) per layer and ``neural_predictivity.ceiling`` per region.
 * **brainscore_vision** (a subprocess under ``--brainscore-python``, default ``/tmp/bsvenv/bin/python``,
   because brainscore_vision pins numpy 1.26): the same ``assy.nc`` read with BrainIO's ``AssemblyLoader``
@@ -288,8 +288,11 @@ def main() -> None:
     import torch
 
     from memscore_plugins.benchmarks.neural.data import load_region
+    import memscore
+    from memscore.metrics import Fold, summarize
     from memscore_plugins.metrics.neural import predictivity as npred
-    from memscore_plugins.metrics.pls import pls as _pls  # noqa: F401 - imported outside the timers
+
+    neural_pls = memscore.load_metric("neural-pls", n_components=args.n_components)  # the metric contract
 
     data = {r: load_region(r, dataset=str(manifest)) for r in regions}
     first = data[regions[0]]
@@ -345,9 +348,9 @@ def main() -> None:
     wrows = warmup_rows(n)
     keep = np.isin(first.trial_stimulus, wrows)
     npred.ceiling(first.trials[keep], first.trial_stimulus[keep], first.trial_repetition[keep], n_splits=args.splits)
-    npred.predictivity_layers([feats[chosen[0]][wrows, :30]], first.responses[wrows],
-                              npred.splits(len(wrows), None if first.strata is None else first.strata[wrows],
-                                           n_splits=args.splits), n_components=args.n_components)
+    neural_pls(feats[chosen[0]][wrows, :30], first.responses[wrows],
+               [Fold(tr, te) for tr, te in npred.splits(len(wrows), None if first.strata is None else
+                                                         first.strata[wrows], n_splits=args.splits)])
     m_warm = time.perf_counter() - t
     ms = {"regions": {}, "scores": {}}
     m_metric = m_ceiling = 0.0
@@ -357,11 +360,11 @@ def main() -> None:
         ceil = npred.ceiling(d.trials, d.trial_stimulus, d.trial_repetition, n_splits=args.splits)
         c_s = time.perf_counter() - t
         t = time.perf_counter()
-        cv = npred.splits(n, d.strata, n_splits=args.splits)
+        cv = [Fold(tr, te) for tr, te in npred.splits(n, d.strata, n_splits=args.splits)]
         m_total = time.perf_counter() - t
         for name in chosen:
             t = time.perf_counter()
-            res = npred.predictivity_layers([feats[name]], d.responses, cv, n_components=args.n_components)[0]
+            res = summarize(neural_pls(feats[name], d.responses, cv))
             m_s = time.perf_counter() - t
             m_total += m_s
             ms["scores"][(name, r)] = {"raw": res.value, "error": res.error, "s": m_s}

@@ -31,8 +31,8 @@ import numpy as np
 
 from memscore.metrics import mean_by  # noqa: E402 - the NaN-aware group mean, shared with the data readers
 
-__all__ = ["splits", "predictivity", "predictivity_layers", "ceiling", "ceiling_folds", "explained_variance",
-           "NeuralPredictivity", "SplitHalfCeiling", "Predictivity", "Ceiling"]
+__all__ = ["splits", "ceiling", "ceiling_folds", "explained_variance", "NeuralPredictivity", "SplitHalfCeiling",
+           "Ceiling"]
 
 N_SPLITS = 10
 TRAIN_SIZE = 0.9
@@ -45,27 +45,6 @@ def splits(n: int, strata: Sequence | None = None, *, n_splits: int = N_SPLITS, 
     from memscore.metrics import shuffle_split
 
     return [(f.train, f.test) for f in shuffle_split(n, strata, n_splits=n_splits, train_size=train_size, seed=seed)]
-
-
-@dataclass
-class Predictivity:
-    """One feature set's predictivity: ``site_r`` (splits × sites) and its aggregates."""
-
-    site_r: np.ndarray  # (n_splits, n_sites) Pearson r on held-out stimuli
-    split_values: np.ndarray = field(init=False)  # (n_splits,) median over sites
-    value: float = field(init=False)  # mean over splits
-    error: float = field(init=False)  # SEM over splits
-
-    def __post_init__(self):
-        with _quiet():
-            self.split_values = np.nanmedian(self.site_r, axis=1)
-            self.value = float(np.nanmean(self.split_values))
-        self.error = _sem(self.split_values)
-
-    @property
-    def per_site(self) -> np.ndarray:
-        with _quiet():
-            return np.nanmean(self.site_r, axis=0)
 
 
 @dataclass
@@ -108,36 +87,6 @@ def _pearson_columns(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     from memscore_plugins.metrics.correlation.correlation import pearson
 
     return np.atleast_1d(pearson(pred, target))
-
-
-def predictivity_layers(features: dict[str, np.ndarray] | Sequence[np.ndarray], responses: np.ndarray,
-                        cv: Sequence[tuple[np.ndarray, np.ndarray]], *, n_components: int = 25,
-                        device=None) -> list[Predictivity]:
-    """:func:`predictivity` of several feature sets (layers) on the same splits."""
-    from memscore_plugins.metrics.pls.pls import FitFold
-    from memscore_plugins.metrics.pls.pls import fit_predict
-
-    Y = np.asarray(responses, dtype=np.float64)
-    if Y.ndim == 1:
-        Y = Y[:, None]
-    if not np.isfinite(Y).all():
-        bad = int((~np.isfinite(Y)).any(axis=0).sum())
-        raise ValueError(f"responses have NaN for {bad} sites; drop those sites first")
-    folds = [FitFold(train=tr, y_train=Y[tr], test=te) for tr, te in cv]
-    out = []
-    for X in (features.values() if isinstance(features, dict) else features):
-        preds = fit_predict(np.asarray(X), folds, n_components=n_components, device=device)
-        out.append(Predictivity(np.stack([_pearson_columns(p.reshape(len(te), -1), Y[te])
-                                          for p, (_, te) in zip(preds, cv)])))
-    return out
-
-
-def predictivity(features: np.ndarray, responses: np.ndarray, strata: Sequence | None = None, *,
-                 n_components: int = 25, n_splits: int = N_SPLITS, train_size: float = TRAIN_SIZE,
-                 seed: int = SEED, device=None) -> Predictivity:
-    """Brain-Score's ``pls`` metric on plain arrays: features (stimuli × d), responses (stimuli × sites)."""
-    cv = splits(len(responses), strata, n_splits=n_splits, train_size=train_size, seed=seed)
-    return predictivity_layers([features], responses, cv, n_components=n_components, device=device)[0]
 
 
 def ceiling(trials: np.ndarray, stimulus: np.ndarray, repetition: np.ndarray, *, n_splits: int = N_SPLITS,
