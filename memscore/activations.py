@@ -29,6 +29,7 @@ from . import atomic, memory, paths
 from .cost import extraction_cost
 from .cache import CacheRecord, file_record, fname
 from .capture import Capture, Sink, make_loader
+from .devices import resolve_device  # (also imported from here by callers: part of the engine's API)
 from .errors import DataError
 from .notice import notice
 from .pca import StoredPCA, fit_pca_from  # noqa: F401 - fit_pca_from: part of the engine's API
@@ -36,9 +37,6 @@ from .model import Model
 from .stimuli import Stimuli
 
 CACHE_VERSION = "2"  # 2: stimuli keyed by content; files checked against their recorded shape/checksum
-
-
-from .devices import resolve_device  # noqa: E402,F401 - part of the engine's API
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,7 +292,7 @@ class Extractor:
         again with a one-line notice, never used."""
         layers = list(layers or self.model.layers())
         units = self._units()
-        folder = self.cache / "activations" / self._key(stimuli=stimuli.digest(), **self._reducer_key())
+        folder = self._activations_folder(stimuli)
         folder.mkdir(parents=True, exist_ok=True)
         atomic.clean_stale(folder)
         record = CacheRecord(folder / "meta.json", "activation cache record")
@@ -326,17 +324,16 @@ class Extractor:
         bad_ids = [stimuli.ids[i] for i in bad] if bad else []
         computed = bool(todo)
         if todo:
-            gram = self._gram(stimuli)
-            refit = not gram and self._refit(todo, units)
-            mode = "gram" if gram else "refit" if refit else "disk" if self.k else self.reducer.replace("pca", "none")
+            mode = self._mode(stimuli, todo, units)
             cost = extraction_cost(self, stimuli, todo, units, mode, cached=len(layers) - len(todo))
             cost.announce(folder) if self.announce else cost.check(folder)
             t0, fit0 = time.perf_counter(), self.timings["pca_fit_s"]
-            if gram:
+            if mode == "gram":
                 bad_idx = self._extract_gram(stimuli, todo, units, folder, files, arrays)
             else:
                 bad_idx = set()
-                groups = self._refit_groups(todo, units) if refit else self._stored_groups(todo, self.pca(todo))
+                groups = self._refit_groups(todo, units) if mode == "refit" else \
+                    self._stored_groups(todo, self.pca(todo))
                 for gi, (group, n_groups, dev_pca) in enumerate(groups):
                     norm = self.reducer == "norm"
                     dims = {n: dev_pca[n].k if n in dev_pca else 1 if norm else units[n] for n in group}
@@ -366,15 +363,24 @@ class Extractor:
 
         layers = list(layers or self.model.layers())
         units = self._units()
-        folder = self.cache / "activations" / self._key(stimuli=stimuli.digest(), **self._reducer_key())
+        folder = self._activations_folder(stimuli)
         files = CacheRecord(folder / "meta.json", None).files  # (what extract would find usable: recorded files)
         todo = [n for n in layers if not (n in files and (folder / f"{fname(n)}.npy").exists())]
         if not todo:
             return Cost(self.model.identifier, len(stimuli), 0, len(layers), 0, "none", 0, 0, 0)
-        gram = self._gram(stimuli)
-        mode = "gram" if gram else "refit" if self._refit(todo, units) else "disk" if self.k else \
-            self.reducer.replace("pca", "none")
-        return extraction_cost(self, stimuli, todo, units, mode, cached=len(layers) - len(todo))
+        return extraction_cost(self, stimuli, todo, units, self._mode(stimuli, todo, units),
+                               cached=len(layers) - len(todo))
+
+    def _activations_folder(self, stimuli: Stimuli) -> Path:  # keyed by model, stimuli and reducer
+        return self.cache / "activations" / self._key(stimuli=stimuli.digest(), **self._reducer_key())
+
+    def _mode(self, stimuli: Stimuli, todo: Sequence[str], units: dict[str, int]) -> str:
+        """How this extraction reduces its layers: "gram", "refit", "disk", "norm" or "none" (see cost.Cost)."""
+        if self._gram(stimuli):
+            return "gram"
+        if self._refit(todo, units):
+            return "refit"
+        return "disk" if self.k else self.reducer.replace("pca", "none")
 
     def _gram(self, stimuli: Stimuli) -> bool:
         """Whether the PCA reference set is ``stimuli`` themselves: then their projections come from the
@@ -430,8 +436,9 @@ class Extractor:
         return bad_idx
 
     @contextmanager
-    def _writing(self, folder: Path, group: Sequence[str], outs: dict):
-        """A group's outputs in the making: on any failure their temp files go and a full disk is one line."""
+    def _writing(self, folder: Path, group: Sequence[str], outs: dict, need: int | None = None):
+        """A group's outputs in the making: on any failure their temp files go and a full disk is one line
+        (saying ``need`` bytes when known)."""
         try:
             yield
         except BaseException as exc:
@@ -439,7 +446,7 @@ class Extractor:
             for name in group:
                 atomic.tmp_path(folder / f"{fname(name)}.npy").unlink(missing_ok=True)
             if atomic.no_space(exc):
-                raise atomic.disk_full(folder) from None
+                raise atomic.disk_full(folder, need) from None
             raise
 
     def _finish(self, folder: Path, outs: dict, bad_idx: set[int], files: dict, arrays: dict) -> None:
@@ -458,9 +465,10 @@ class Extractor:
     def _open_outputs(self, folder: Path, group: Sequence[str], dims: dict[str, int], n: int) -> dict:
         """Preallocated float32 memory maps (temp files) for a group's layers. The space is checked and
         reserved first: a full disk is one line, never a SIGBUS from a sparse map."""
-        atomic.ensure_space(folder, sum(n * d * 4 for d in dims.values()))
+        need = sum(n * d * 4 for d in dims.values())
+        atomic.ensure_space(folder, need)
         outs: dict[str, np.ndarray] = {}
-        try:
+        with self._writing(folder, group, outs, need):
             for name in group:
                 tmp = atomic.tmp_path(folder / f"{fname(name)}.npy")
                 outs[name] = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, dims[name]))
@@ -469,13 +477,6 @@ class Extractor:
                     atomic.reserve(fd, os.fstat(fd).st_size, folder)
                 finally:
                     os.close(fd)
-        except BaseException as exc:
-            outs.clear()
-            for name in group:
-                atomic.tmp_path(folder / f"{fname(name)}.npy").unlink(missing_ok=True)
-            if atomic.no_space(exc):
-                raise atomic.disk_full(folder, sum(n * d * 4 for d in dims.values())) from None
-            raise
         return outs
 
 

@@ -256,13 +256,17 @@ def _score_cell(m: dict, b: dict, scale) -> str:
     return f'<td class="num">{cell}</td>'
 
 
+def data_title(d: dict, missing: str = "?") -> str:
+    """A board column's data set as people read it: its label, and its own name beside when they differ."""
+    label, name = d.get("label") or d.get("name") or missing, d.get("name")
+    return f"{label} ({name})" if name and name != label else str(label)
+
+
 def _data_line(b: dict) -> str:
     d = _d(b.get("data"))
     fp = str(d.get("fingerprint") or "").split(":")[-1][:10]
     counts = ", ".join(f"{c:,} {k}" if isinstance(c, int) else f"{c} {k}" for k, c in _d(d.get("counts")).items())
-    label, name = d.get("label") or d.get("name") or "?", d.get("name")
-    return (f"<li><b>{_e(b['name'])}</b>: {_e(label)}" + (f" ({_e(name)})" if name and name != label else "")
-            + (f" <code>{_e(fp)}</code>" if fp else "")
+    return (f"<li><b>{_e(b['name'])}</b>: {_e(data_title(d))}" + (f" <code>{_e(fp)}</code>" if fp else "")
             + (f" ({_e(counts)})" if counts else "") + "</li>")
 
 

@@ -272,8 +272,6 @@ class LayerBenchmark(Benchmark):
     def run(self, model: Model, options: RunOptions) -> Score:
         from tqdm.auto import tqdm
 
-        from .activations import Extractor
-
         t_all = time.perf_counter()
         loaded = self.loaded(options)
         stimuli = self.stimuli(loaded, options)
@@ -286,15 +284,13 @@ class LayerBenchmark(Benchmark):
         context = Context(np.array([s not in bad for s in stimuli.ids], dtype=bool), engine.device, other=other)
         context = self.prepare(loaded, stimuli, context, options)
         t0 = time.perf_counter()
-        table, items = [], {}
+        table = []
         for name in tqdm(layers, desc=f"{model.identifier}: {self.identifier}", unit="layer",
                          disable=not options.progress, leave=False):
             context.layer = name
             row = self.score_layer(np.asarray(acts[name]), context)
             # keys starting with "_" (per-item outputs, a metric's full result) are kept aside, not in the table
             context.kept[name] = {k: row.pop(k) for k in [k for k in row if k.startswith("_")]}
-            if context.kept[name].get("_items") is not None:
-                items[name] = context.kept[name]["_items"]
             table.append({"layer": name, **row, "dims": int(acts[name].shape[1]),
                           "depth": info[name].depth, "aliases": list(info[name].aliases)})
         score_s = time.perf_counter() - t0
@@ -308,24 +304,18 @@ class LayerBenchmark(Benchmark):
         seen = training_marks(self, model, loaded)
         if seen:
             meta["saw_test_images"] = seen
-        reported = items.get(best["layer"])
+        reported = context.kept[best["layer"]].get("_items")
         ci = None
         if reported is not None:  # a seeded bootstrap over the reported layer's test items
-            from .stats import bootstrap_ci
+            from .stats import LEVEL, N_BOOT, bootstrap_ci
 
             ci = bootstrap_ci(reported, seed=options.seed)
-            meta["bootstrap"] = {"n_boot": _n_boot(), "seed": options.seed, "level": 0.95, "over": "test items"}
+            meta["bootstrap"] = {"n_boot": N_BOOT, "seed": options.seed, "level": LEVEL, "over": "test items"}
         return Score(model=model.identifier, benchmark=self.identifier, benchmark_version=str(self.version),
                      value=out.get("value", best["value"]), error=out.get("error", best.get("error")),
                      ceiling=out.get("ceiling"), raw=out.get("raw", best.get("raw", best["value"])),
                      layers=table, splits=out.get("splits", []), meta=meta, ci=out.get("ci", ci),
                      items=reported.to_dict() if reported is not None else None)
-
-
-def _n_boot() -> int:
-    from .stats import N_BOOT
-
-    return N_BOOT
 
 
 def _num(x: Any) -> float:

@@ -440,9 +440,9 @@ def _data_lines(board: dict) -> list[str]:
     for b in board["benchmarks"]:
         d = b.get("data") or {}
         counts = ", ".join(f"{k} {v}" for k, v in (d.get("counts") or {}).items() if v is not None)
-        label = d.get("label") or d.get("name")
-        named = f"{label} ({d.get('name')})" if d.get("name") and label != d.get("name") else label
-        lines.append(f"{b['name']}: data {named}:{str(d.get('fingerprint'))[:10]}"
+        from .board_html import data_title
+
+        lines.append(f"{b['name']}: data {data_title(d, missing='None')}:{str(d.get('fingerprint'))[:10]}"
                      + (f" ({counts})" if counts else "") + ("; ceiling-normalised, raw beside" if b["ceiling"] else ""))
     return lines + board.get("notes", [])
 

@@ -67,6 +67,12 @@ def _interval(reps: np.ndarray, level: float) -> list[float]:
     return [float(lo), float(hi)]
 
 
+def _two_sided_p(diff: np.ndarray) -> float:
+    """Twice the smaller share of resampled differences on either side of 0, at most 1 (1 when none is finite)."""
+    diff = diff[np.isfinite(diff)]
+    return 1.0 if not len(diff) else float(min(1.0, 2 * min((diff <= 0).mean(), (diff >= 0).mean())))
+
+
 def bootstrap_ci(items: Items, *, n_boot: int = N_BOOT, seed: int = 0, level: float = LEVEL) -> list[float]:
     """The percentile bootstrap interval ``[low, high]`` of the score ``items`` give."""
     return _interval(_replicates(items, _draws(items, n_boot, seed)), level)
@@ -99,8 +105,7 @@ def compare(a: Items, b: Items, *, delta: float | None = None, n_boot: int = N_B
     draws = _draws(a, n_boot, seed)
     diff = _replicates(a, draws) - _replicates(b, draws)
     d = a.point() - b.point() if delta is None else float(delta)
-    finite = diff[np.isfinite(diff)]
-    p = 1.0 if not len(finite) else float(min(1.0, 2 * min((finite <= 0).mean(), (finite >= 0).mean())))
+    p = _two_sided_p(diff)
     kind = a.statistic.split("-", 1)[1]
     tests = []
     for ga, gb in zip(a.groups, b.groups):
@@ -139,10 +144,7 @@ def tied_with_best(best: Items, others: Sequence[Items], *, alpha: float = 0.05,
         if not best.aligned(o):
             out.append(False)
             continue
-        diff = ref - _replicates(o, draws)
-        diff = diff[np.isfinite(diff)]
-        p = 1.0 if not len(diff) else min(1.0, 2 * min((diff <= 0).mean(), (diff >= 0).mean()))
-        out.append(bool(p >= alpha))
+        out.append(_two_sided_p(ref - _replicates(o, draws)) >= alpha)
     return out
 
 

@@ -38,6 +38,12 @@ def parse_splits(splits: Any) -> list[int]:
 
 
 
+def part_rows(part, row: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(row indices, scores) of a split part's images that are stimuli rows (``row``: id -> row, decodable only)."""
+    keep = [(row[n], s) for n, s in zip(part.names, part.scores) if n in row]
+    return np.array([i for i, _ in keep], dtype=np.int64), np.array([s for _, s in keep])
+
+
 def splits_arg(help: str = "LaMem splits to average over") -> Arg:
     """The ``splits`` argument every LaMem-split benchmark declares (1..5, default all)."""
     return Arg("splits", parse_splits, "1,2,3,4,5", help, expect="split numbers 1..5, e.g. 1,3")
@@ -119,15 +125,10 @@ class LamemPLS(LayerBenchmark):
 
         data, parts, _, vals = loaded
         row = {sid: i for i, sid in enumerate(stimuli.ids) if context.keep[i]}
-
-        def index(part) -> tuple[np.ndarray, np.ndarray]:
-            keep = [(row[n], s) for n, s in zip(part.names, part.scores) if n in row]
-            return np.array([i for i, _ in keep], dtype=np.int64), np.array([s for _, s in keep])
-
         plan, tests, val_plan, targets, sizes = [], [], [], [], []
         for k in self.splits:
-            (tr_idx, tr_y), (te_idx, te_y) = index(parts[k][0]), index(parts[k][1])
-            va_idx, va_y = index(vals[k]) if vals else (np.empty(0, dtype=np.int64), np.empty(0))
+            (tr_idx, tr_y), (te_idx, te_y) = part_rows(parts[k][0], row), part_rows(parts[k][1], row)
+            va_idx, va_y = part_rows(vals[k], row) if vals else (np.empty(0, dtype=np.int64), np.empty(0))
             self._check_split(k, len(tr_idx), len(te_idx), len(va_idx) if vals else None)
             y = np.full(len(stimuli), np.nan)
             y[tr_idx], y[te_idx] = tr_y, te_y
@@ -146,19 +147,23 @@ class LamemPLS(LayerBenchmark):
             correlation=load_metric_for(self.correlation))
         return context
 
+    def predict(self, X: np.ndarray, context: Context) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per split, the layer's predictions for the test and for the val rows (empty unless select=val): the
+        readout fitted on train_k, once for both."""
+        fits = context.regression(X, context.targets, context.plan)  # the run's device: PLS on the GPU too
+        preds = [np.asarray(f.prediction) for f in fits]
+        n_test = [len(f.test) for f in context.tests]
+        return [p[:n] for p, n in zip(preds, n_test)], [p[n:] for p, n in zip(preds, n_test)]
+
     def score_layer(self, X: np.ndarray, context: Context) -> dict[str, Any]:
         from memscore.items import items_of
 
-        fits = context.regression(X, context.targets, context.plan)  # the run's device: PLS on the GPU too
-        n_test = [len(f.test) for f in context.tests]
-        preds = [np.asarray(f.prediction) for f in fits]
-        test_preds = [p[:n] for p, n in zip(preds, n_test)]
+        test_preds, val_preds = self.predict(X, context)
         rhos = [r.value for r in context.correlation(test_preds, context.targets, context.tests)]
         row = {"value": float(np.mean(rhos)), "error": float(np.std(rhos, ddof=1)) if len(rhos) > 1 else None,
                "splits": [float(r) for r in rhos]}
         if self.select == "val":
-            val = [r.value for r in context.correlation([p[n:] for p, n in zip(preds, n_test)], context.targets,
-                                                        context.val_plan)]
+            val = [r.value for r in context.correlation(val_preds, context.targets, context.val_plan)]
             row["val"], row["val_splits"] = float(np.mean(val)), [float(r) for r in val]
         if self.correlation in ("spearman", "pearson"):  # per-item outputs, for CIs and paired comparisons
             row["_items"] = items_of([(k, ids, p, np.asarray(y)[f.test]) for k, ids, p, y, f in zip(

@@ -7,8 +7,6 @@ splits. ``select=val`` picks the reported layer on the val images as `lamem-pls`
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from memscore.arguments import Arg
@@ -33,20 +31,7 @@ class LamemMagnitude(LamemPLS):
             keyed="changed"),
     )
 
-    def score_layer(self, X: np.ndarray, context: Context) -> dict[str, Any]:
-        from memscore.items import items_of
-
+    def predict(self, X: np.ndarray, context: Context) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The "prediction" is the image's response magnitude itself (X holds one L2 norm per image)."""
         norm = np.asarray(X, dtype=np.float64)[:, 0]
-        test = [norm[f.test] for f in context.tests]
-        rhos = [r.value for r in context.correlation(test, context.targets, context.tests)]
-        row = {"value": float(np.mean(rhos)), "error": float(np.std(rhos, ddof=1)) if len(rhos) > 1 else None,
-               "splits": [float(r) for r in rhos]}
-        if self.select == "val":
-            val = [r.value for r in context.correlation([norm[f.test] for f in context.val_plan], context.targets,
-                                                        context.val_plan)]
-            row["val"], row["val_splits"] = float(np.mean(val)), [float(r) for r in val]
-        if self.correlation in ("spearman", "pearson"):
-            row["_items"] = items_of([(k, ids, p, np.asarray(y)[f.test]) for k, ids, p, y, f in zip(
-                self.splits, context.ids, test, context.targets, context.tests)], layer=None,
-                statistic=f"mean-{self.correlation}")
-        return row
+        return [norm[f.test] for f in context.tests], [norm[f.test] for f in context.val_plan]

@@ -21,7 +21,7 @@ from memscore.errors import OptionError
 from memscore.fingerprint import digest
 from memscore.layerwise import Context, LayerBenchmark
 from memscore.stimuli import Stimuli
-from memscore_plugins.benchmarks.lamem.benchmark import LamemPLS, splits_arg
+from memscore_plugins.benchmarks.lamem.benchmark import LamemPLS, part_rows, splits_arg
 
 MEMCAT_SCORE = Arg("score", str, "memorability_w_fa_correction", "MemCat's score column",
                    choices=("memorability_w_fa_correction", "memorability_wo_fa_correction"), keyed="changed")
@@ -129,14 +129,9 @@ class LamemTransfer(LayerBenchmark):
         row = {sid: i for i, sid in enumerate(stimuli.ids) if context.keep[i]}
         n = len(stimuli)
         t_rows = np.flatnonzero(t_keep)
-
-        def index(part):
-            keep = [(row[nm], s) for nm, s in zip(part.names, part.scores) if nm in row]
-            return np.array([i for i, _ in keep], dtype=np.int64), np.array([s for _, s in keep])
-
         plan, targets = [], []
         for k in self.splits:
-            (tr, tr_y), (va, va_y) = index(parts[k][0]), index(vals[k])
+            (tr, tr_y), (va, va_y) = part_rows(parts[k][0], row), part_rows(vals[k], row)
             y = np.full(n + len(t_stimuli), np.nan)
             y[tr], y[va] = tr_y, va_y
             y[n + t_rows] = t_scores[t_rows]
