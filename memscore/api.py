@@ -15,7 +15,7 @@ from .options import check_kwargs
 from .pluginmanager import get_plugins, registry
 from .registry import Entry
 from .scores import Score
-from .record import key_of
+from .record import RunRecord
 from .store import ResultStore, open_store
 from .weights import weights_identity
 
@@ -92,7 +92,7 @@ class RunPlan:
     """What a run would be, before anything runs: its key (everything that changes the result: model,
     weights, plugins and their versions, benchmark, version, arguments, keyed options, data fingerprint)."""
 
-    key: str
+    record: RunRecord  # what the run is (its key) and the provenance its run file will carry
     model: str
     benchmark: Benchmark
     weights: str  # the weights identity
@@ -101,6 +101,10 @@ class RunPlan:
     options: RunOptions
     weights_arg: str | None = "default"  # as given (a path, "none", "default"): what the model is built from
     model_args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.record.key
 
 
 @dataclass
@@ -119,10 +123,11 @@ class BenchmarkPlan:
         weights_id = weights_identity(weights, entry.meta)
         bench = self.benchmark
         config = {**self.config, "model_args": dict(model_args or {})}
-        key = key_of(model, weights_id, bench.identifier, str(bench.version), config,
-                     self.data.fingerprint if self.data else None, (entry.plugin, entry.plugin_version),
-                     (getattr(bench, "plugin", ""), getattr(bench, "plugin_version", "")))
-        return RunPlan(key, model, bench, weights_id, config, self.data, self.options, weights, dict(model_args or {}))
+        record = RunRecord(model, weights_id, bench.identifier, str(bench.version), config,
+                           self.data.to_dict() if self.data else None, (entry.plugin, entry.plugin_version),
+                           (getattr(bench, "plugin", ""), getattr(bench, "plugin_version", "")))
+        return RunPlan(record, model, bench, weights_id, config, self.data, self.options, weights,
+                       dict(model_args or {}))
 
 
 def plan_benchmark(benchmark: str, *, benchmark_args: dict[str, Any] | None = None,
@@ -262,22 +267,17 @@ def _stored(st: ResultStore, key: str) -> Score | None:
 
 def run_plan(p: RunPlan) -> Score:
     """Compute the run ``p`` describes (no store involved) and fill in its provenance."""
-    options, bench, data, config, weights_id, model = p.options, p.benchmark, p.data, p.config, p.weights, p.model
+    options, bench, data, model = p.options, p.benchmark, p.data, p.model
     m = load_model(model, weights=p.weights_arg, seed=options.seed, **p.model_args)
     t0 = time.perf_counter()
     result = bench(m, options)
     result.model, result.benchmark = model, bench.identifier
     result.benchmark_version = str(bench.version)
     result.meta.update({
-        "memscore_version": __version__,
-        "benchmark_plugin": getattr(bench, "plugin", ""),
-        "benchmark_plugin_version": getattr(bench, "plugin_version", ""),
-        "model_plugin": m.meta.get("plugin", ""),
-        "model_plugin_version": m.meta.get("plugin_version", ""),
-        "weights": weights_id, "weights_resolved": m.weights,
+        **p.record.provenance(), "memscore_version": __version__, "weights_resolved": m.weights,
         "params": sum(int(p.numel()) for p in m.module.parameters()),  # the board's parameters, with the run
-        "seed": options.seed, "device": str(_device_name(options.device)),
-        "config": config, "options": options.to_dict(), "data": data.to_dict() if data else None,
+        "seed": options.seed, "device": str(_device_name(options.device)), "options": options.to_dict(),
+        "data": data.to_dict() if data else None,  # as it is after the run (what it read, counted)
         "python": platform.python_version(), "wall_s": round(time.perf_counter() - t0, 3),
     })
     return result

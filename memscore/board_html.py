@@ -372,9 +372,17 @@ def _model_page(m: dict, benches: list[dict], colours: dict, banner: str = "") -
 def _figure_page(fig: dict, models: list[dict], banner: str = "") -> str:
     xb, yb = str(fig.get("x")), str(fig.get("y"))
     pts, legend = [], []
+    given: dict[str, list[tuple]] = {}  # the figure's own points (the runs the selection policy counted), by row
+    for p in _l(fig.get("points")):
+        x, y = _num(_d(p).get("x")), _num(_d(p).get("y"))
+        if x is not None and y is not None:
+            given.setdefault(str(_d(p).get("row")), []).append((x, y, _d(p).get("layer")))
     for i, m in enumerate(models):
-        ys = {layer: v for _, v, layer in _points(m, yb)}
-        mine = [(v, ys[layer], layer) for _, v, layer in _points(m, xb) if layer in ys]
+        if "points" in fig:
+            mine = given.get(str(m.get("id")), [])
+        else:  # a figure without its points: the model's profiles in the two columns
+            ys = {layer: v for _, v, layer in _points(m, yb)}
+            mine = [(v, ys[layer], layer) for _, v, layer in _points(m, xb) if layer in ys]
         c = PALETTE[i % len(PALETTE)] if len(models) <= len(PALETTE) else f"hsl({i * 137.5 % 360:.0f},65%,45%)"
         pts += [(x, y, layer, m, c) for x, y, layer in mine]
         if mine:

@@ -25,7 +25,8 @@ from typing import Any, Iterable
 from . import __version__, atomic, paths
 from .errors import MemscoreError
 from .paths import safe_name
-from .recipe import Recipe, reproduce
+from .recipe import Recipe
+from .record import KEY_VERSION, RunRecord
 from .runcheck import check_run, close as _close, loads, num as _num, schema_errors
 from .safetext import cut, one_line as _short
 from .scores import Score
@@ -69,17 +70,16 @@ def _label(model: Any, benchmark: Any, run_id: Any, file: Any = None) -> str:
     return f"{model} on {benchmark} (run {str(run_id or '?')[:12]}{where})"
 
 
-def _data(meta: dict) -> dict | None:
-    d = meta.get("data")
-    return {"name": d.get("name"), "fingerprint": d.get("fingerprint")} if isinstance(d, dict) else None
+def _data(run: Any) -> dict | None:
+    """The data a run (a Score, or its parsed run file) read, as a manifest names it."""
+    d = RunRecord.of(run).data
+    return {"name": d.get("name"), "fingerprint": d.get("fingerprint")} if d is not None else None
 
 
 def make_bundle(out: Path | str, scores: Iterable[Score], *, command: list[str] | None = None,
                 force: bool = False, runs_dir: Path | None = None) -> Path:
     """Write the bundle ``out`` (a zip) of ``scores`` (stored runs) atomically; an existing ``out`` is
     replaced only with ``force``. Returns ``out``."""
-    from .record import KEY_VERSION
-
     out = Path(out).expanduser()
     if out.is_dir():
         raise BundleError(f"--out {out} is a folder; give the bundle's file name, e.g. {out / 'results.zip'}")
@@ -105,16 +105,16 @@ def make_bundle(out: Path | str, scores: Iterable[Score], *, command: list[str] 
         if bad:
             raise BundleError(f"the run file of {_label(s.model, s.benchmark, s.meta['run_id'])} does not follow the "
                               f"run schema ({bad[0]}); re-run it with --force and bundle the new run")
-        m = doc["meta"]
-        recipe = reproduce(Score.from_dict(doc))
-        d = _data(m)
+        rec = RunRecord.of(doc)
+        recipe = rec.recipe()
+        d = _data(doc)
         runs.append({
-            "file": member, "run_id": m["run_id"], "key": m["key"], "model": doc["model"], "weights": m["weights"],
-            "benchmark": doc["benchmark"], "benchmark_version": doc["benchmark_version"], "value": doc["value"],
-            "data_name": d["name"] if d else None, "data_fingerprint": d["fingerprint"] if d else None,
-            "model_plugin": [str(m.get("model_plugin", "")), str(m.get("model_plugin_version", ""))],
-            "benchmark_plugin": [str(m.get("benchmark_plugin", "")), str(m.get("benchmark_plugin_version", ""))],
-            "device": str(m.get("device", "")), "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
+            "file": member, "run_id": rec.run_id, "key": doc["meta"]["key"], "model": rec.model,
+            "weights": rec.weights, "benchmark": rec.benchmark, "benchmark_version": rec.version,
+            "value": doc["value"], "data_name": d["name"] if d else None,
+            "data_fingerprint": d["fingerprint"] if d else None,
+            "model_plugin": [str(p) for p in rec.model_plugin], "benchmark_plugin": [str(p) for p in rec.benchmark_plugin],
+            "device": rec.device, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
             "command": recipe.command, "command_exact": recipe.exact,
             **({"command_note": recipe.why} if recipe.why else {})})
         members.append((member, data))
@@ -370,10 +370,10 @@ def _check_file(b: Bundle, entry: dict, report: VerifyReport) -> _Run:
         run.sound = False
         return run
     score = run.score = Score.from_dict(doc)
-    meta = score.meta
-    d = _data(meta)
-    mine = {"run_id": meta["run_id"], "key": meta["key"], "model": score.model, "weights": meta["weights"],
-            "benchmark": score.benchmark, "benchmark_version": score.benchmark_version,
+    rec = RunRecord.of(score)
+    d = _data(score)
+    mine = {"run_id": rec.run_id, "key": score.meta["key"], "model": rec.model, "weights": rec.weights,
+            "benchmark": rec.benchmark, "benchmark_version": rec.version,
             "data_fingerprint": d["fingerprint"] if d else None}
     wrong = [f"{k} {_num(entry.get(k)) if k == 'value' else cut(repr(entry.get(k)), 60)} in the manifest, "
              f"{_num(v) if k == 'value' else cut(repr(v), 60)} in the file"

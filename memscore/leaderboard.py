@@ -15,29 +15,21 @@ from typing import Any, Iterable
 
 from . import __version__
 from .errors import MemscoreError, OptionError
-from .fingerprint import digest
+from .record import RunRecord
 from .runcheck import same_numbers
 from .safetext import md_cell, printable, write_csv
 from .scores import Score
+from .selection import declared_defaults, rank
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
 
 
 def _column_id(s: Score) -> tuple:
-    cfg = dict(s.meta.get("config") or {})
-    cfg.pop("model_args", None)
-    data = s.meta.get("data") or {}
-    return (s.benchmark, str(s.benchmark_version), data.get("fingerprint"),
-            digest(json.dumps(cfg, sort_keys=True, default=str))[:8])
+    return RunRecord.of(s).column
 
 
 def _row_id(s: Score) -> str:
-    args = (s.meta.get("config") or {}).get("model_args") or {}
-    weights = str(s.meta.get("weights") or "")
-    if weights == "none":
-        weights = f"none(seed={s.meta.get('seed', 0)})"
-    tail = "".join(f",{k}={v}" for k, v in sorted(args.items()))
-    return f"{s.model}@{weights}{tail}"
+    return RunRecord.of(s).row
 
 
 def _finite(x: Any) -> float | None:
@@ -69,8 +61,8 @@ def gather(store=None, bundles: Iterable[Path | str] = (), notes: list[str] | No
     for source, runs in sources:
         newest: dict[str, Score] = {}
         for s in runs:
-            key = str(s.meta.get("key") or s.meta.get("run_id"))
-            if key in newest and (s.meta.get("created") or 0) <= (newest[key].meta.get("created") or 0):
+            key = str(s.meta.get("key") or s.meta.get("run_id"))  # the key as stored (checked on the way in)
+            if key in newest and RunRecord.of(s).created <= RunRecord.of(newest[key]).created:
                 others.setdefault(key, []).append((source, s))
                 continue
             if key in newest:
@@ -83,13 +75,15 @@ def gather(store=None, bundles: Iterable[Path | str] = (), notes: list[str] | No
                 chosen[key] = (source, s)
     for key, rest in others.items():
         source, shown = chosen[key]
-        differ = [(src, s) for src, s in rest if s.meta.get("run_id") != shown.meta.get("run_id") and not same_numbers(s, shown)]
+        differ = [(src, s) for src, s in rest
+                  if RunRecord.of(s).run_id != RunRecord.of(shown).run_id and not same_numbers(s, shown)]
         if not differ or disagreements is None:
             continue
         disagreements.append({
             "key": key, "model": shown.model, "benchmark": shown.benchmark,
-            "shown": {"source": source, "run_id": shown.meta.get("run_id"), "value": _finite(shown.value)},
-            "others": [{"source": src, "run_id": s.meta.get("run_id"), "value": _finite(s.value)} for src, s in differ]})
+            "shown": {"source": source, "run_id": RunRecord.of(shown).run_id or None, "value": _finite(shown.value)},
+            "others": [{"source": src, "run_id": RunRecord.of(s).run_id or None, "value": _finite(s.value)}
+                       for src, s in differ]})
     return [s for _, s in chosen.values()]
 
 
@@ -127,7 +121,7 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
     if models or tag:
         keep = set(_names("model", [*(models or []), *([f"tag:{tag}"] if tag else [])]))
         runs = [s for s in runs if s.model in keep]
-    smoke = [s for s in runs if (s.meta.get("config") or {}).get("limit") is not None]
+    smoke = [s for s in runs if RunRecord.of(s).smoke]
     if smoke and not include_smoke:
         runs = [s for s in runs if s not in smoke]
         notes.append(f"{len(smoke)} smoke run(s) (--limit) left out; --include-smoke shows them")
@@ -160,30 +154,31 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
     bench_meta = _benchmark_meta()
     board_benches = []
     for c in cols:
-        first = columns[c][0]
-        data = first.meta.get("data") or {}
+        first = RunRecord.of(columns[c][0])
+        data = first.data or {}
         board_benches.append({
             "name": names[c], "benchmark": c[0], "version": c[1], "description": bench_meta.get(c[0], ""),
             "data": {"name": data.get("name"), "label": data.get("label") or data.get("name"),
                      "fingerprint": data.get("fingerprint"), "counts": data.get("counts")},
-            "config": (first.meta.get("config") or {}).get("benchmark_args"),
+            "config": first.config.get("benchmark_args"),
             "ceiling": any(s.ceiling is not None for s in columns[c]),
             "layerwise": any(len(s.layers) > 1 for s in columns[c])})
 
     rows: dict[str, dict[str, Any]] = {}
     cells: dict[tuple[str, str], Score] = {}  # (row, column) -> the run shown there
     for c in cols:
-        for s in sorted(columns[c], key=lambda s: s.meta.get("created") or 0):  # the newest wins
-            rid = _row_id(s)
+        for s in sorted(columns[c], key=rank):  # the policy's run wins (memscore.selection rule 5)
+            rec = RunRecord.of(s)
+            rid = rec.row
             row = rows.setdefault(rid, {"id": rid, "model": s.model, "weights": rid.split("@", 1)[1],
-                                        "model_args": (s.meta.get("config") or {}).get("model_args") or {},
+                                        "model_args": rec.model_args,
                                         "scores": {}, "profiles": {}, "committed": {}, "n_layers": None})
             if isinstance(s.meta.get("params"), int) and not isinstance(s.meta.get("params"), bool):
                 row["params_of_run"] = s.meta["params"]  # counted when the run was scored
             col = names[c]
             layer = s.meta.get("layer") or s.best_layer
             row["scores"][col] = {"value": _finite(s.value), "error": _finite(s.error), "raw": _finite(s.raw),
-                                  "ceiling": _finite(s.ceiling), "layer": layer, "run_id": s.meta.get("run_id"),
+                                  "ceiling": _finite(s.ceiling), "layer": layer, "run_id": rec.run_id or None,
                                   "n_layers": len(s.layers) or None,
                                   "ci": [_finite(c) for c in s.ci] if s.ci else None,
                                   "saw_test": _saw_test(s)}
@@ -203,7 +198,7 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
                      f"fine-tuned on a LaMem split scored on another split's test set, ResMem on LaMem or MemCat): "
                      f"not comparable with the others")
     models_out = sorted(rows.values(), key=lambda r: (r["model"], r["id"]))
-    figures = _figures(board_benches, models_out, notes)
+    figures = _figures(runs, board_benches, notes, include_smoke)
     return {"title": title, "memscore_version": __version__,
             "generated": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
             "benchmarks": board_benches, "models": models_out, "figures": figures, "notes": notes,
@@ -215,7 +210,7 @@ def _config_differences(first: dict[tuple, Score]) -> dict[tuple, str]:
     """Per column, the settings in which it differs from the other columns of its benchmark (``pca=16``)."""
     flat = {}
     for c, s in first.items():
-        cfg = dict(s.meta.get("config") or {})
+        cfg = dict(RunRecord.of(s).config)
         cfg.pop("model_args", None)
         args = cfg.pop("benchmark_args", None) or {}
         flat[c] = {k: json.dumps(v, sort_keys=True, default=str) for k, v in _flatten({**args, **cfg}).items()}
@@ -223,21 +218,10 @@ def _config_differences(first: dict[tuple, Score]) -> dict[tuple, str]:
     out = {}
     for c, f in flat.items():
         # a setting a run's config leaves out is the benchmark's default (keyed only when changed): say which
-        defaults = _declared_defaults(c[0])
+        defaults = declared_defaults(c[0])
         parts = [f"{k}={f.get(k, json.dumps(defaults.get(k, '-'), default=str)).strip(chr(34))}" for k in keys]
         out[c] = ", ".join(parts[:3]) + (" …" if len(parts) > 3 else "") if parts else f"config {c[3]}"
     return out
-
-
-def _declared_defaults(benchmark: str) -> dict[str, Any]:
-    """A registered benchmark's declared argument defaults (empty where it is not installed or declares none)."""
-    from .pluginmanager import registry
-
-    try:
-        entry, _ = registry().get("benchmark", benchmark)
-        return {a.name: a.default for a in getattr(entry.resolve(), "arguments", ()) or ()}
-    except Exception:  # noqa: BLE001 - a board never fails on one plugin
-        return {}
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -293,17 +277,19 @@ def _model_facts(rows) -> None:
         row["params"] = row.pop("params_of_run", None) or (by_name.get(row["model"]) or {}).get("params")
 
 
-def _figures(benches: list[dict], models: list[dict], notes: list[str]) -> list[dict]:
-    """The plugins' layer-by-layer figures whose two benchmarks are columns of the board, with Spearman's
-    rho, p and n over the layers scored on both."""
+def _figures(runs: list[Score], benches: list[dict], notes: list[str], include_smoke: bool) -> list[dict]:
+    """The plugins' layer-by-layer figures whose two benchmarks are on the board: the runs that count are chosen
+    by :func:`memscore.selection.pick` (the analyses' policy: one data set and one setting per benchmark, one run
+    per model), with Spearman's rho, p, n, a bootstrap CI and a permutation p over the layers scored on both."""
     from scipy.stats import spearmanr
 
     from .pluginmanager import get_plugins
+    from .record import RunRecord
+    from .registry import Entry
+    from .selection import LeftOut, join, layer_points, pick
     from .stats import rho_inference
 
-    column = {}
-    for b in benches:
-        column.setdefault(b["benchmark"], []).append(b["name"])
+    present = {b["benchmark"] for b in benches}
     out = []
     try:
         declared = [f for fs in get_plugins().pm.hook.leaderboard_figures() for f in (fs or [])]
@@ -311,24 +297,29 @@ def _figures(benches: list[dict], models: list[dict], notes: list[str]) -> list[
         notes.append(f"figures left out: a plugin's leaderboard_figures failed ({type(exc).__name__}: {exc})")
         declared = []
     for f in declared:
-        xs, ys = column.get(f.get("x"), []), column.get(f.get("y"), [])
-        if not xs or not ys:
+        x, y = f.get("x"), f.get("y")
+        if x not in present or y not in present:
             continue
-        if len(xs) > 1 or len(ys) > 1:
-            notes.append(f"{f.get('id')}: left out, its benchmarks are split over several columns")
+        relevant = f.get("relevant")
+        try:
+            relevant = Entry("figure", str(f.get("id")), relevant, "its figure hook").resolve() if relevant else None
+        except MemscoreError as exc:
+            notes.append(f"{f.get('id')}: left out ({exc})")
             continue
-        x, y = xs[0], ys[0]
-        px, py = [], []
-        for m in models:
-            a = {p["layer"]: p["value"] for p in m["profiles"].get(x, []) if p["value"] is not None}
-            b = {p["layer"]: p["value"] for p in m["profiles"].get(y, []) if p["value"] is not None}
-            for layer in a.keys() & b.keys():
-                px.append(a[layer])
-                py.append(b[layer])
+        left = LeftOut()
+        a = pick(runs, x, left, relevant=relevant, include_smoke=include_smoke)
+        b = pick(runs, y, left, relevant=relevant, include_smoke=include_smoke)
+        points = []
+        for key in join(a, b, left):
+            pts, _ = layer_points(a.scores[key], b.scores[key])
+            points += [{"row": RunRecord.of(a.scores[key]).row, "model": key[0], **p} for p in pts]
+        px, py = [p["x"] for p in points], [p["y"] for p in points]
         rho, p = (spearmanr(px, py) if len(px) > 2 else (float("nan"), float("nan")))
         inf = rho_inference(px, py)
-        out.append({**f, "x": x, "y": y, "rho": _finite(float(rho)), "p": _finite(float(p)), "n": len(px),
-                    "ci": [_finite(c) for c in inf["ci"]], "p_perm": _finite(inf["p_perm"])})
+        out.append({**{k: v for k, v in f.items() if k != "relevant"}, "x": x, "y": y, "rho": _finite(float(rho)),
+                    "p": _finite(float(p)), "n": len(px), "ci": [_finite(c) for c in inf["ci"]],
+                    "p_perm": _finite(inf["p_perm"]), "points": points, "data": {x: a.info(), y: b.info()},
+                    "left_out": left.to_list()})
     return out
 
 
@@ -470,7 +461,7 @@ def _table(board: dict) -> str:
 
 def _data_label(s: Score) -> str:
     """A run's data set as the board names it: its label (``--data-name``, its folder), else its name."""
-    data = s.meta.get("data") or {}
+    data = RunRecord.of(s).data or {}
     return str(data.get("label") or data.get("name") or "data")
 
 

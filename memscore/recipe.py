@@ -14,7 +14,6 @@ from typing import Any
 
 from .errors import MemscoreError
 from .safetext import one_line as _short
-from .scores import Score
 
 __all__ = ["Recipe", "reproduce"]
 
@@ -114,11 +113,14 @@ def _benchmark_args(name: str, stored: dict[str, Any]) -> tuple[str, bool, str]:
     return text, True, ""
 
 
-def reproduce(score: Score) -> Recipe:
-    """The ``memscore score`` arguments that re-run ``score`` (loads its benchmark to rebuild its arguments)."""
-    meta = score.meta
-    cfg = meta.get("config") or {}
-    wid = str(meta.get("weights", "default"))
+def reproduce(run) -> Recipe:
+    """The ``memscore score`` arguments that re-run ``run`` (a Score or its
+    :class:`~memscore.record.RunRecord`; loads its benchmark to rebuild its arguments)."""
+    from .record import RunRecord
+
+    rec = run if isinstance(run, RunRecord) else RunRecord.of(run)
+    cfg = rec.config
+    wid = rec.weights if rec.weights != "None" else "default"
     weights, exact, why = wid, True, ""
     if wid == "none" or wid.startswith("none("):
         weights = "none"
@@ -126,9 +128,9 @@ def reproduce(score: Score) -> Recipe:
         weights = "default"
     elif wid.startswith("file:"):
         exact, why = False, f"its weights are a local checkpoint ({wid}); pass that file as --weights"
-    bargs, b_exact, b_why = _benchmark_args(score.benchmark, cfg.get("benchmark_args") or {})
-    return Recipe(model=score.model, benchmark=score.benchmark, weights=weights,
-                  model_args=_kv(cfg.get("model_args") or {}), benchmark_args=bargs,
-                  seed=int(cfg.get("seed", meta.get("seed", 0)) or 0), limit=cfg.get("limit"),
+    bargs, b_exact, b_why = _benchmark_args(rec.benchmark, rec.benchmark_args)
+    return Recipe(model=rec.model, benchmark=rec.benchmark, weights=weights,
+                  model_args=_kv(rec.model_args), benchmark_args=bargs,
+                  seed=int(rec.seed or 0), limit=rec.limit,
                   bf16=bool(cfg.get("bf16", False)), skip_bad_images=bool(cfg.get("skip_bad_images", False)),
                   exact=exact and b_exact, why="; ".join(w for w in (why, b_why) if w), args_exact=b_exact)

@@ -15,7 +15,8 @@ from typing import Any, Iterable
 from . import __version__
 from .bundle import VerifyReport, _check_file, _data, _open, _Run
 from .errors import MemscoreError
-from .recipe import Recipe, reproduce
+from .recipe import Recipe
+from .record import RunRecord
 from .runcheck import num as _num
 from .safetext import one_line as _short
 from .scores import Score
@@ -51,9 +52,9 @@ def _check_versions(run: _Run, report: VerifyReport) -> None:
     from .pluginmanager import registry
 
     s = run.score
-    meta = s.meta
+    rec = RunRecord.of(s)
     add = lambda status, detail: report.add(run.label, "versions", status, detail,  # noqa: E731
-                                            run_id=meta["run_id"], file=run.entry["file"])
+                                            run_id=rec.run_id, file=run.entry["file"])
     try:
         entry, _ = registry().get("model", s.model)
         bench = load_benchmark(s.benchmark)
@@ -63,10 +64,9 @@ def _check_versions(run: _Run, report: VerifyReport) -> None:
     diffs = []
     if str(bench.version) != s.benchmark_version:
         diffs.append(f"benchmark {s.benchmark} version {s.benchmark_version} (here {bench.version})")
-    for what, name, version, here in (
-            ("model plugin", meta.get("model_plugin"), meta.get("model_plugin_version"),
-             (entry.plugin, entry.plugin_version)),
-            ("benchmark plugin", meta.get("benchmark_plugin"), meta.get("benchmark_plugin_version"),
+    for what, (name, version), here in (
+            ("model plugin", rec.model_plugin, (entry.plugin, entry.plugin_version)),
+            ("benchmark plugin", rec.benchmark_plugin,
              (getattr(bench, "plugin", ""), getattr(bench, "plugin_version", "")))):
         if (name, version) != here:
             diffs.append(f"{what} {name} {version} (here {here[0]} {here[1]})")
@@ -75,11 +75,10 @@ def _check_versions(run: _Run, report: VerifyReport) -> None:
                                                          "other versions); install those versions to rescore it")
         return
     run.versions_ok = True
-    note = "" if meta.get("memscore_version") == __version__ else \
-        f"; made with memscore {meta.get('memscore_version')} (here {__version__})"
-    add("ok", f"benchmark {s.benchmark} {s.benchmark_version}, plugins {meta.get('model_plugin')} "
-              f"{meta.get('model_plugin_version')} / {meta.get('benchmark_plugin')} "
-              f"{meta.get('benchmark_plugin_version')} as installed{note}")
+    note = "" if rec.memscore_version == __version__ else \
+        f"; made with memscore {rec.memscore_version or None} (here {__version__})"
+    add("ok", f"benchmark {s.benchmark} {s.benchmark_version}, plugins {' '.join(rec.model_plugin)} / "
+              f"{' '.join(rec.benchmark_plugin)} as installed{note}")
 
 
 def _roots(data_roots: Iterable[str] | dict[str, Any] | None):
@@ -96,7 +95,7 @@ def _roots(data_roots: Iterable[str] | dict[str, Any] | None):
 def _root(roots, score: Score) -> Path | None:
     """The root of ``score``'s own data: named after its benchmark or data set, else the unnamed one."""
     default, named = roots
-    d = _data(score.meta) or {}
+    d = _data(score) or {}
     hit = named.get(score.benchmark, *str(d.get("name") or "").split("+"))
     return hit[1] if hit else default
 
@@ -107,11 +106,12 @@ def _check_data(runs: list[_Run], report: VerifyReport, data_roots) -> None:
     cache: dict[str, tuple[str, str, str | None]] = {}
     for run in runs:
         s = run.score
-        run.recipe = reproduce(s)
-        theirs = _data(s.meta)
+        rec = RunRecord.of(s)
+        run.recipe = rec.recipe()
+        theirs = _data(s)
         root = _root(data_roots, s)
         add = lambda status, detail: report.add(run.label, "data", status, detail,  # noqa: E731
-                                                run_id=s.meta["run_id"], file=run.entry["file"])
+                                                run_id=rec.run_id, file=run.entry["file"])
         if not run.key_ok:
             add("skipped", "not checked: the run's content does not match its key")
             continue
@@ -119,7 +119,7 @@ def _check_data(runs: list[_Run], report: VerifyReport, data_roots) -> None:
             run.data_ok = True
             add("ok", "the benchmark reads no data")
             continue
-        group = json.dumps([s.benchmark, s.meta["config"], str(root)], sort_keys=True, default=str)
+        group = json.dumps([s.benchmark, rec.config, str(root)], sort_keys=True, default=str)
         if group not in cache:
             cache[group] = _your_data(run.recipe, root, data_roots[1])
         status, detail, yours = cache[group]  # detail: why not checked, or the name of your data
@@ -156,7 +156,7 @@ def _your_data(recipe: Recipe, root: Path | None, named=None) -> tuple[str, str,
 def _official_data(runs: list[_Run], report: VerifyReport) -> None:
     """Where a data set plugin knows the official SHA-1 of its files (Brain-Score's BrainIO assemblies), name
     them: the user's files are checked against them when read, so a matching fingerprint is official data."""
-    names = sorted({n for r in runs if (d := _data(r.score.meta)) for n in str(d["name"]).split("+")})
+    names = sorted({n for r in runs if (d := _data(r.score)) for n in str(d["name"]).split("+")})
     if not names:
         return
     from .pluginmanager import registry
@@ -176,7 +176,7 @@ def _official_data(runs: list[_Run], report: VerifyReport) -> None:
         files = [f"{f.name} {f.sha1[:10]}" for f in getattr(spec, "files", []) if getattr(f, "sha1", None)]
         if not files:
             continue
-        matched = [r for r in runs if r.data_ok and name in str((_data(r.score.meta) or {}).get("name")).split("+")]
+        matched = [r for r in runs if r.data_ok and name in str((_data(r.score) or {}).get("name")).split("+")]
         status = "ok" if matched else "skipped"
         how = ("your copy, which matches the bundle's fingerprint, was checked against them when read"
                if matched else "not compared (your data was not available or differs)")
@@ -227,7 +227,7 @@ def _rescore_one(run: _Run, report: VerifyReport, data_roots, tolerance: float,
 
     s, r = run.score, run.recipe
     add = lambda status, detail: report.add(run.label, "rescore", status, detail,  # noqa: E731
-                                            run_id=s.meta["run_id"], file=run.entry["file"])
+                                            run_id=RunRecord.of(s).run_id, file=run.entry["file"])
     try:
         new = run_score(r.model, r.benchmark, weights=r.weights, model_args=parse_kv(r.model_args, "--model-args"),
                         benchmark_args=parse_kv(r.benchmark_args), options=r.options(_root(data_roots, s), progress,
@@ -253,7 +253,7 @@ def _rescore_one(run: _Run, report: VerifyReport, data_roots, tolerance: float,
         bad.append(f"{len(off)} layer value(s) differ, e.g. {name}: {_num(a)} in the bundle, {_num(b)} re-scored")
     deltas = [abs(a - b) for a, b in [(s.value, new.value), *((theirs[k], ours[k]) for k in theirs if k in ours)]
               if isinstance(a, (int, float)) and isinstance(b, (int, float))]
-    where = f"device {new.meta.get('device')} (bundle: {s.meta.get('device')})"
+    where = f"device {RunRecord.of(new).device or None} (bundle: {RunRecord.of(s).device or None})"
     if bad:
         add("fail", "; ".join(bad) + f" (tolerance {tolerance:g} absolute; {where})")
     else:

@@ -29,7 +29,8 @@ METRICS = ("pls", "ridgecv", "rsa", "cka", "procrustes")
 
 def analyze_agreement(store: ResultStore | None = None, *, out: Path | str = "memscore-analysis",
                       region: str = "IT", metrics: Iterable[str] = METRICS, models: Iterable[str] | None = None,
-                      memorability: str = "lamem-pls", plots: bool = True) -> dict[str, Any]:
+                      memorability: str = "lamem-pls", plots: bool = True,
+                      include_smoke: bool = False) -> dict[str, Any]:
     from scipy.stats import kendalltau
 
     from memscore.errors import MemscoreError
@@ -41,7 +42,7 @@ def analyze_agreement(store: ResultStore | None = None, *, out: Path | str = "me
     layer_values: dict[str, dict[tuple, float]] = {}
     model_values: dict[str, dict[tuple, float]] = {}
     for metric in metrics:
-        panels, joined = _fig2(Stored(store, models, metric=metric), "value", memorability, [region])
+        panels, joined = _fig2(Stored(store, models, metric=metric, include_smoke=include_smoke), "value", memorability, [region])
         panel = panels[region]
         if not panel.points:
             continue

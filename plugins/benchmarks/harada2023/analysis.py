@@ -21,14 +21,16 @@ Every number comes from the result store (:meth:`ResultStore.query`, current row
              at the committed layer of the same (base) model. Not one of the paper's figures (Fig. 3 correlates
              *fine-tuned* models with their own penultimate layer: ``figures``), so no paper value is given.
 
-Which stored runs are used (stale or mismatched data is never mixed):
+Which stored runs are used (stale or mismatched data is never mixed): the policy of :mod:`memscore.selection`,
+which the leaderboard's figures apply too, so both give one Fig. 2 rho for one store:
 
 1. Only current rows (``store.query`` default); fine-tuned models (``finetuned:*``) only in Fig. 3.
-2. Per benchmark and panel, only runs on one data set: the most common ``meta.data.fingerprint`` among the
+2. Smoke runs (``--limit``) only with ``--include-smoke``; neural runs at ``metric=pls`` unless another is asked.
+3. Per benchmark and panel, only runs on one data set: the most common ``meta.data.fingerprint`` among the
    runs the panel could use (ties: the most recent); runs on other data, and runs stored without a
    fingerprint while others have one, are left out and counted in the JSON (``left_out``).
-3. Per (model, weights, model args, seed) the latest full run (no ``--limit``), else the latest run.
-4. A figure joining two benchmarks joins runs whose model, weights, model args and seed agree (Fig. 3: the
+4. Per (model, weights, model args, seed) the latest full run (no ``--limit``), else the latest run.
+5. A figure joining two benchmarks joins runs whose model, weights, model args and seed agree (Fig. 3: the
    fine-tuned model's ``neural-it`` run with the fine-tuning run's seed, model args equal or none, and the
    fine-tuned model's own weights — an earlier export, by sha256, is stale). Every run left out is counted
    under its reason.
@@ -45,9 +47,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from memscore.errors import MemscoreError
+from memscore.record import RunRecord
 from memscore.safetext import csv_row
 from memscore.paths import safe_name
 from memscore.scores import Score
+from memscore.selection import LeftOut, Pick, _finite, _layer_value, _sort, join as _join, layer_points as _layer_pairs, pick, rank as _rank
 from memscore.store import ResultStore
 
 __all__ = ["PAPER", "PAPER_LAYERS", "PAPER_MODELS", "PAPER_SOURCE", "FIGURES", "latest", "layer_points",
@@ -80,53 +84,18 @@ DEPTH_INDEX = "index/(n-1) in the stored row order (the rows carry no depth)"
 
 
 # ---------------------------------------------------------------------------------------------
-# which stored runs
+# which stored runs: memscore.selection's policy (the board's too); these read a run's record
 # ---------------------------------------------------------------------------------------------
-def _config(s: Score) -> dict[str, Any]:
-    c = s.meta.get("config")
-    return c if isinstance(c, dict) else {}
-
-
-def _full(s: Score) -> bool:
-    return _config(s).get("limit") is None
-
-
-def _created(s: Score) -> float:
-    c = s.meta.get("created")
-    return float(c) if isinstance(c, (int, float)) else 0.0
-
-
-def _rank(s: Score) -> tuple[bool, float]:
-    """The run to keep of several: a full run (no --limit) before a smoke run, then the most recent."""
-    return _full(s), _created(s)
-
-
 def _weights(s: Score) -> str:
-    return str(s.meta.get("weights", ""))
+    return RunRecord.of(s).weights
 
 
 def _model_args(s: Score) -> str:
-    return json.dumps(_config(s).get("model_args") or {}, sort_keys=True, default=str)
+    return RunRecord.of(s).model_identity[2]
 
 
 def _seed(s: Score) -> Any:
-    v = s.meta.get("seed", _config(s).get("seed"))
-    return 0 if v is None else v  # 0 is RunOptions' default seed
-
-
-def _fingerprint(s: Score) -> str | None:
-    d = s.meta.get("data")
-    fp = d.get("fingerprint") if isinstance(d, dict) else None
-    return str(fp) if fp else None
-
-
-def _key(s: Score) -> tuple[str, str, str, Any]:
-    """What two benchmarks' runs must share to be joined: model, weights, model args, seed."""
-    return s.model, _weights(s), _model_args(s), _seed(s)
-
-
-def _sort(keys: Iterable[tuple]) -> list[tuple]:
-    return sorted(keys, key=lambda k: tuple(map(str, k)))
+    return RunRecord.of(s).seed
 
 
 def is_finetuned(model: str) -> bool:
@@ -138,55 +107,17 @@ def base_model(model: str) -> str:
     return model[len("finetuned:"):].rsplit("@lamem", 1)[0] if is_finetuned(model) else model
 
 
-def _short(fp: str | None) -> str:
-    return "none" if fp is None else fp[:10]
-
-
-def _finite(v: Any) -> float | None:
-    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        return None
-    return float(v)
-
-
-class LeftOut:
-    """Runs (or fine-tuned models) a panel could not use, grouped by (benchmark, reason)."""
-
-    def __init__(self) -> None:
-        self._groups: dict[tuple[str, str], list[str]] = {}
-
-    def add(self, benchmark: str, why: str, model: str) -> None:
-        self._groups.setdefault((benchmark, why), []).append(model)
-
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._groups.values())
-
-    def to_list(self) -> list[dict[str, Any]]:
-        return [{"benchmark": b, "why": w, "rows": len(ms), "models": sorted(set(ms))}
-                for (b, w), ms in sorted(self._groups.items())]
-
-
-@dataclass
-class Pick:
-    """The runs of one benchmark a panel uses: one per (model, weights, model args, seed), one data set."""
-
-    benchmark: str
-    scores: dict[tuple, Score] = field(default_factory=dict)
-    fingerprint: str | None = None
-    fingerprints: dict[str, int] = field(default_factory=dict)  # every fingerprint seen -> runs
-
-    def info(self) -> dict[str, Any]:
-        return {"fingerprint": self.fingerprint, "runs": len(self.scores),
-                "fingerprints": self.fingerprints}
-
-
 class Stored:
-    """The store as the analysis reads it: current rows of each benchmark, optionally of some models only
-    (a fine-tuned model counts as its base model's)."""
+    """The runs as the analysis reads them (a store's current rows, or :class:`memscore.selection.Runs` a board
+    gathered), optionally of some models only (a fine-tuned model counts as its base model's), selected by
+    :func:`memscore.selection.pick`."""
 
-    def __init__(self, store: ResultStore, models: Iterable[str] | None = None, metric: str = "pls"):
+    def __init__(self, store, models: Iterable[str] | None = None, metric: str = "pls",
+                 include_smoke: bool = False):
         self.store = store
         self.wanted = set(models) if models else None
         self.metric = metric  # the neural metric the analysis reads (runs of other metric= values are left out)
+        self.include_smoke = include_smoke
         self._rows: dict[str, list[Score]] = {}
 
     def query(self, benchmark: str) -> list[Score]:
@@ -197,59 +128,8 @@ class Stored:
         return self._rows[benchmark]
 
     def pick(self, benchmark: str, left: LeftOut, relevant: Callable[[Score], bool] | None = None) -> Pick:
-        """Rules 2 and 3 of the module docstring; what is not used goes to ``left``."""
-        scores = [s for s in self.query(benchmark) if relevant is None or relevant(s)]
-        for s in [s for s in scores if _metric(s) not in (None, self.metric)]:
-            left.add(benchmark, f"scored with metric={_metric(s)}: this analysis reads metric={self.metric} runs",
-                     s.model)
-        scores = [s for s in scores if _metric(s) in (None, self.metric)]
-        pick = Pick(benchmark)
-        counts = Counter(_fingerprint(s) for s in scores)
-        pick.fingerprints = {_short(f): c for f, c in counts.most_common()}
-        real = {f: c for f, c in counts.items() if f is not None}
-        if real:
-            newest = defaultdict(float)
-            for s in scores:
-                newest[_fingerprint(s)] = max(newest[_fingerprint(s)], _created(s))
-            pick.fingerprint = max(real, key=lambda f: (real[f], newest[f], f))
-        chosen: dict[tuple, list[Score]] = defaultdict(list)
-        for s in scores:
-            fp = _fingerprint(s)
-            if fp != pick.fingerprint:
-                if fp is None:
-                    why = ("stored without a data fingerprint (an older key form) while other runs have one; "
-                           "re-run it to include it")
-                else:
-                    why = (f"computed on other data (fingerprint {_short(fp)}, {counts[fp]} run(s)) than the "
-                           f"{real[pick.fingerprint]} run(s) on {_short(pick.fingerprint)} used here: runs on "
-                           f"different data are not mixed in one panel")
-                left.add(benchmark, why, s.model)
-                continue
-            chosen[_key(s)].append(s)
-        for key, runs in chosen.items():
-            runs.sort(key=_rank, reverse=True)
-            pick.scores[key] = runs[0]
-            for s in runs[1:]:
-                left.add(benchmark, "superseded: a newer or full (no --limit) run with the same model, weights, "
-                                    "model args and seed is used", s.model)
-        return pick
-
-
-def _metric(s: Score) -> str | None:
-    """The neural metric= a run was scored with (absent from the config: the default, pls); None for a
-    benchmark without one."""
-    if not s.benchmark.startswith("neural-"):
-        return None
-    args = ((s.meta.get("config") or {}).get("benchmark_args") or {})
-    return str(args.get("metric", "pls"))
-
-
-def _join(a: Pick, b: Pick, left: LeftOut) -> list[tuple]:
-    for k in _sort(a.scores.keys() - b.scores.keys()):
-        left.add(a.benchmark, f"no {b.benchmark} run of the model with the same weights, model args and seed", k[0])
-    for k in _sort(b.scores.keys() - a.scores.keys()):
-        left.add(b.benchmark, f"no {a.benchmark} run of the model with the same weights, model args and seed", k[0])
-    return _sort(a.scores.keys() & b.scores.keys())
+        return pick(self.query(benchmark), benchmark, left, relevant=relevant, where={"metric": self.metric},
+                    include_smoke=self.include_smoke)
 
 
 def _one_per_model(pick: Pick, left: LeftOut) -> dict[str, Score]:
@@ -334,13 +214,6 @@ def correlate(panel: Panel) -> Panel:
     return panel
 
 
-def _layer_value(row: dict[str, Any], value: str) -> float | None:
-    v = row.get("raw") if value == "raw" else row.get("value")
-    if value == "raw" and v is None:
-        v = row.get("value")
-    return _finite(v)
-
-
 def _row(score: Score, layer: str | None) -> dict[str, Any] | None:
     """The per-layer row of ``layer`` (also when ``layer`` is listed as an alias of a row)."""
     if not layer:
@@ -358,7 +231,8 @@ def _label(value: str) -> str:
     return "raw r" if value == "raw" else "ceiled"
 
 
-def _not_finetuned(s: Score) -> bool:
+def is_imagenet_run(s: Score) -> bool:
+    """A run Fig. 2 counts: not of a fine-tuned model (the leaderboard's Fig. 2 uses this too)."""
     return not is_finetuned(s.model)
 
 
@@ -376,22 +250,16 @@ def _fig2(src: Stored, value: str, memorability: str, regions: Iterable[str] = R
             if is_finetuned(s.model):
                 left.add(s.benchmark, "a fine-tuned model: Fig. 2 is over ImageNet models (and a model fine-tuned "
                                       "on one LaMem split has seen other splits' test images)", s.model)
-        mem = src.pick(memorability, left, _not_finetuned)
-        neural = src.pick(bench, left, _not_finetuned)
+        mem = src.pick(memorability, left, is_imagenet_run)
+        neural = src.pick(bench, left, is_imagenet_run)
         panel.data = {memorability: mem.info(), bench: neural.info()}
         unmatched = 0
         for key in _join(mem, neural, left):
-            m_rows = {r.get("layer"): r for r in mem.scores[key].layers}
             models[key][memorability] = mem.scores[key]
             models[key][bench] = neural.scores[key]
-            for row in neural.scores[key].layers:
-                x = _layer_value(row, value)
-                m = m_rows.get(row.get("layer"))
-                y = _layer_value(m, "value") if m is not None else None
-                if x is not None and y is not None:
-                    panel.points.append({"model": key[0], "weights": key[1], "layer": row["layer"], "x": x, "y": y})
-                else:
-                    unmatched += 1
+            points, missing = _layer_pairs(neural.scores[key], mem.scores[key], value)
+            panel.points += [{"model": key[0], "weights": key[1], **p} for p in points]
+            unmatched += missing
         panel.notes["layers_without_both_values"] = unmatched
         panels[region] = correlate(panel)
     return panels, models
@@ -401,7 +269,7 @@ def _fig3(src: Stored, value: str) -> dict[str, Panel]:
     panel = Panel("finetuned", f"IT similarity of the fine-tuned penultimate layer ({_label(value)}, neural-it)",
                   "test memorability accuracy (lamem-finetune, split k)", paper=PAPER["fig3"]["finetuned"])
     left = panel.left_out
-    ft = src.pick("lamem-finetune", left, _not_finetuned)
+    ft = src.pick("lamem-finetune", left, is_imagenet_run)
     nit = src.pick("neural-it", left, lambda s: is_finetuned(s.model))
     panel.data = {"lamem-finetune": ft.info(), "neural-it": nit.info()}
     by_name: dict[str, list[Score]] = defaultdict(list)
@@ -504,7 +372,7 @@ def _fig4(src: Stored, value: str, top1: Callable[[str], tuple[float | None, str
                  paper=PAPER["fig4b"]["best"])
     for panel in (pen, best):
         left = panel.left_out
-        nit = src.pick("neural-it", left, _not_finetuned)
+        nit = src.pick("neural-it", left, is_imagenet_run)
         panel.data = {"neural-it": nit.info()}
         for model, (s, t) in _imagenet(nit, left, top1).items():
             if panel is pen:
@@ -533,7 +401,7 @@ def _figS1(src: Stored, top1: Callable[[str], tuple[float | None, str]]) -> dict
     panel = Panel("top1", "ImageNet top-1 (%, model registry)",
                   "fine-tuned memorability (lamem-finetune, mean test rho over splits)", paper=PAPER["figS1"]["top1"])
     left = panel.left_out
-    ft = src.pick("lamem-finetune", left, _not_finetuned)
+    ft = src.pick("lamem-finetune", left, is_imagenet_run)
     panel.data = {"lamem-finetune": ft.info()}
     for model, (s, t) in _imagenet(ft, left, top1).items():
         y = _finite(s.value)
@@ -547,9 +415,10 @@ def _figS1(src: Stored, top1: Callable[[str], tuple[float | None, str]]) -> dict
 
 def figure_panels(store: ResultStore | None = None, *, figures: Iterable[str] = FIGURES,
                   models: Iterable[str] | None = None, value: str = "value",
-                  top1: Callable[[str], tuple[float | None, str]] = imagenet_top1) -> dict[str, dict[str, Panel]]:
+                  top1: Callable[[str], tuple[float | None, str]] = imagenet_top1,
+                  include_smoke: bool = False) -> dict[str, dict[str, Panel]]:
     """The panels of the paper's figures from the stored scores: ``{figure: {panel: Panel}}``."""
-    src = Stored(store or ResultStore(), models)
+    src = Stored(store or ResultStore(), models, include_smoke=include_smoke)
     want = list(figures)
     out: dict[str, dict[str, Panel]] = {}
     for fig in want:
@@ -568,15 +437,16 @@ def figure_panels(store: ResultStore | None = None, *, figures: Iterable[str] = 
 
 
 def layer_points(store: ResultStore, *, models: Iterable[str] | None = None, value: str = "value",
-                 memorability: str = "lamem-pls", regions: Iterable[str] = REGIONS) -> dict[str, Panel]:
+                 memorability: str = "lamem-pls", regions: Iterable[str] = REGIONS,
+                 include_smoke: bool = False) -> dict[str, Panel]:
     """One panel per region: (similarity, memorability) for every layer scored on both (Fig. 2)."""
-    return _fig2(Stored(store, models), value, memorability, regions)[0]
+    return _fig2(Stored(store, models, include_smoke=include_smoke), value, memorability, regions)[0]
 
 
 def model_points(store: ResultStore, *, models: Iterable[str] | None = None, value: str = "value",
-                 memorability: str = "lamem-pls", region: str = "IT") -> dict[str, Panel]:
+                 memorability: str = "lamem-pls", region: str = "IT", include_smoke: bool = False) -> dict[str, Panel]:
     """Across models: memorability score vs region similarity at the penultimate and at the committed layer."""
-    src = Stored(store, models)
+    src = Stored(store, models, include_smoke=include_smoke)
     label = _label(value)
     bench = f"neural-{region.lower()}"
     pen = Panel("penultimate", f"{region} similarity of the penultimate layer ({label})",
@@ -833,9 +703,10 @@ def _write_profiles(profs: list[dict[str, Any]], out: Path, plots: bool) -> dict
 
 def analyze_layers(store: ResultStore | None = None, *, out: Path | str = "memscore-analysis",
                    models: Iterable[str] | None = None, value: str = "value", memorability: str = "lamem-pls",
-                   plots: bool = True, paper: bool = False, depth_profiles: bool = True) -> dict[str, Any]:
+                   plots: bool = True, paper: bool = False, depth_profiles: bool = True,
+                   include_smoke: bool = False) -> dict[str, Any]:
     st = store or ResultStore()
-    panels, joined = _fig2(Stored(st, models), value, memorability)
+    panels, joined = _fig2(Stored(st, models, include_smoke=include_smoke), value, memorability)
     if not any(p.n for p in panels.values()):
         raise MemscoreError(f"no stored layer has both a {memorability} and a neural-* score; run e.g. "
                             f"`memscore score -m MODEL -b {memorability}` and `-b neural-it` first")
@@ -852,10 +723,12 @@ def analyze_layers(store: ResultStore | None = None, *, out: Path | str = "memsc
 
 def analyze_models(store: ResultStore | None = None, *, out: Path | str = "memscore-analysis",
                    models: Iterable[str] | None = None, value: str = "value", memorability: str = "lamem-pls",
-                   region: str = "IT", plots: bool = True, paper: bool = False) -> dict[str, Any]:
+                   region: str = "IT", plots: bool = True, paper: bool = False,
+                   include_smoke: bool = False) -> dict[str, Any]:
     st = store or ResultStore()
     region = region.upper()
-    panels = model_points(st, models=models, value=value, memorability=memorability, region=region)
+    panels = model_points(st, models=models, value=value, memorability=memorability, region=region,
+                          include_smoke=include_smoke)
     if not any(p.n for p in panels.values()):
         raise MemscoreError(f"no stored model has both a {memorability} and a neural-{region.lower()} score; "
                             f"score them first")
@@ -880,10 +753,12 @@ _MISSING = {
 def analyze_figures(store: ResultStore | None = None, *, out: Path | str = "memscore-figures",
                     figures: Iterable[str] = FIGURES, models: Iterable[str] | None = None, value: str = "value",
                     plots: bool = True, paper: bool = False,
-                    top1: Callable[[str], tuple[float | None, str]] = imagenet_top1) -> dict[str, Any]:
+                    top1: Callable[[str], tuple[float | None, str]] = imagenet_top1,
+                    include_smoke: bool = False) -> dict[str, Any]:
     """Write every requested figure (``<fig>.csv``, ``<fig>.json``, PNGs) and ``figures.json`` (the index)."""
     figures = list(dict.fromkeys(figures))
-    all_panels = figure_panels(store, figures=figures, models=models, value=value, top1=top1)
+    all_panels = figure_panels(store, figures=figures, models=models, value=value, top1=top1,
+                               include_smoke=include_smoke)
     if not any(p.n for panels in all_panels.values() for p in panels.values()):
         raise MemscoreError("no stored scores for any of the requested figures: " + "; ".join(
             f"{f}: {_MISSING[f]}" for f in figures))

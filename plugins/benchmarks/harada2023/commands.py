@@ -39,6 +39,8 @@ def _common(default_out: str = "memscore-analysis", memorability: bool = True):
                               "(`paper`: ours, paper, difference) and the table (Δ)")(f)
         f = click.option("--no-plots", is_flag=True, help="write CSV and JSON only")(f)
         f = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")(f)
+        f = click.option("--include-smoke", is_flag=True,
+                         help="also count smoke runs (--limit) where a model has no full run")(f)
         return f
     return deco
 
@@ -87,7 +89,7 @@ def analyze():
 @_common("memscore-figures", memorability=False)
 @click.option("--only", default=",".join(FIGURE_NAMES), show_default=True,
               help="comma-separated figures to write")
-def figures(models, out, value, paper, no_plots, as_json, only):
+def figures(models, out, value, paper, no_plots, as_json, include_smoke, only):
     """All of the paper's figures, each as PNG + CSV + JSON (rho, p, n, what was left out and why).
 
     \b
@@ -107,21 +109,22 @@ def figures(models, out, value, paper, no_plots, as_json, only):
     if bad or not wanted:
         raise OptionError(f"--only {only!r}: valid figures are {', '.join(FIGURE_NAMES)}")
     result = analyze_figures(out=out, figures=[lower[f.lower()] for f in wanted], models=_models(models),
-                             value="raw" if value == "raw" else "value", plots=not no_plots, paper=paper)
+                             value="raw" if value == "raw" else "value", plots=not no_plots, paper=paper,
+                             include_smoke=include_smoke)
     _print(result, as_json, paper)
 
 
 @analyze.command("layers")
 @_common()
 @click.option("--no-profiles", is_flag=True, help="skip the per-model depth profiles")
-def layers(models, out, value, memorability, paper, no_plots, as_json, no_profiles):
+def layers(models, out, value, memorability, paper, no_plots, as_json, include_smoke, no_profiles):
     """Spearman rho over all layers: memorability accuracy vs V1/V2/V4/IT similarity (Fig. 2), and per model
     memorability and similarity against relative depth (profiles/<model>.png, layers_profiles.csv)."""
     from memscore_plugins.benchmarks.harada2023.analysis import analyze_layers
 
     result = analyze_layers(out=out, models=_models(models), value="raw" if value == "raw" else "value",
                             memorability=memorability, plots=not no_plots, paper=paper,
-                            depth_profiles=not no_profiles)
+                            depth_profiles=not no_profiles, include_smoke=include_smoke)
     _print(result, as_json, paper)
 
 
@@ -129,13 +132,14 @@ def layers(models, out, value, memorability, paper, no_plots, as_json, no_profil
 @_common()
 @click.option("--region", default="IT", show_default=True, type=click.Choice(["V1", "V2", "V4", "IT"],
                                                                              case_sensitive=False))
-def models_(models, out, value, memorability, paper, no_plots, as_json, region):
+def models_(models, out, value, memorability, paper, no_plots, as_json, include_smoke, region):
     """Across models: a memorability score vs IT similarity of the same model at the penultimate and the best
     layer (not one of the paper's figures: Fig. 3 uses the fine-tuned models' own layers, see `figures`)."""
     from memscore_plugins.benchmarks.harada2023.analysis import analyze_models
 
     result = analyze_models(out=out, models=_models(models), value="raw" if value == "raw" else "value",
-                            memorability=memorability, region=region, plots=not no_plots, paper=paper)
+                            memorability=memorability, region=region, plots=not no_plots, paper=paper,
+                            include_smoke=include_smoke)
     _print(result, as_json, paper)
 
 
@@ -150,14 +154,16 @@ def models_(models, out, value, memorability, paper, no_plots, as_json, region):
               show_default=True, help="folder for the CSV, JSON and PNG files")
 @click.option("--no-plots", is_flag=True, help="write CSV and JSON only")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
-def agreement(region, metrics, models, memorability, out, no_plots, as_json):
+@click.option("--include-smoke", is_flag=True, help="also count smoke runs (--limit) where a model has no full run")
+def agreement(region, metrics, models, memorability, out, no_plots, as_json, include_smoke):
     """Does the memorability-best layer stay the IT-best layer under every metric? Per neural metric stored,
     Fig. 2's rho over layers (bootstrap CI, permutation p), and Kendall's tau between metrics over layers and
     over models."""
     from memscore_plugins.benchmarks.harada2023.agreement import analyze_agreement
 
     result = analyze_agreement(out=out, region=region, metrics=[m.strip() for m in metrics.split(",") if m.strip()],
-                               models=_models(models), memorability=memorability, plots=not no_plots)
+                               models=_models(models), memorability=memorability, plots=not no_plots,
+                               include_smoke=include_smoke)
     if as_json:
         click.echo(json.dumps(result, indent=1, default=str))
         return
@@ -178,12 +184,14 @@ def agreement(region, metrics, models, memorability, out, no_plots, as_json):
               show_default=True, help="folder for the CSV, JSON and PNG files")
 @click.option("--no-plots", is_flag=True, help="write CSV and JSON only")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
-def transfer(target, models, out, no_plots, as_json):
+@click.option("--include-smoke", is_flag=True, help="also count smoke runs (--limit) where a model has no full run")
+def transfer(target, models, out, no_plots, as_json, include_smoke):
     """Per model, memorability within the target set (<target>-pls) and transferred from LaMem
     (lamem-to-<target>) across relative depth, and how alike the two profiles are (Spearman over layers)."""
     from memscore_plugins.benchmarks.harada2023.transfer import analyze_transfer
 
-    result = analyze_transfer(out=out, target=target, models=_models(models), plots=not no_plots)
+    result = analyze_transfer(out=out, target=target, models=_models(models), plots=not no_plots,
+                              include_smoke=include_smoke)
     if as_json:
         click.echo(json.dumps(result, indent=1, default=str))
         return

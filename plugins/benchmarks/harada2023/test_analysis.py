@@ -445,3 +445,34 @@ def test_transfer_profiles_per_model(tmp_path):
     assert len(list((tmp_path / "t").glob("transfer_*.png"))) == 2
     r = CliRunner().invoke(analyze, ["transfer", "--target", "things", "--out", str(tmp_path / "u")])
     assert r.exit_code != 0 and "use one of memcat, memorability-csv" in str(r.exception)
+
+
+def test_board_and_analyze_count_the_same_runs_for_fig2(paper_store, tmp_path):
+    """One selection policy (memscore.selection) serves the board and `analyze`: with runs it leaves out (a
+    smoke-only model, a fine-tuned model's lamem-pls run beside its neural-it runs, a neural run on other data),
+    the board's Fig. 2 (IT) and `analyze figures` count the same layers and give one rho — scipy's on the truth;
+    with --include-smoke both count the smoke-only model too."""
+    from memscore.leaderboard import build_board
+    from memscore_plugins.benchmarks.harada2023.analysis import analyze_figures
+
+    rng = np.random.default_rng(9)
+    names = [f"L{i}" for i in range(8)]
+    smoke = (_layers(rng, 8), _neural(rng, names))
+    _store("net-s", "lamem-pls", layers=smoke[0], limit=10, fp=LAMEM_FP)
+    _store("net-s", "neural-it", layers=smoke[1], limit=10, fp=NEURAL_FP)
+    _store("finetuned:net-a@lamem1", "lamem-pls", layers=_layers(rng, 6), fp=LAMEM_FP)
+    _store("net-o", "lamem-pls", layers=_layers(rng, 8), fp=LAMEM_FP)
+    _store("net-o", "neural-it", layers=_neural(rng, names), fp="other" + "0" * 27)
+    for include_smoke, extra in ((False, []), (True, [(n["value"], m["value"]) for n, m in zip(smoke[1], smoke[0])])):
+        truth = paper_store["fig2_it"] + extra
+        panel = analyze_figures(out=tmp_path / f"f{include_smoke}", figures=["fig2"], plots=False,
+                                include_smoke=include_smoke)["figures"]["fig2"]["panels"]["IT"]
+        board = build_board(include_smoke=include_smoke)
+        fig = next(f for f in board["figures"] if f["id"] == "fig2-it")
+        x, y = zip(*truth)
+        assert panel["n"] == fig["n"] == len(truth)
+        assert panel["rho"] == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+        assert fig["rho"] == pytest.approx(panel["rho"], abs=1e-12)
+        assert sorted((p["x"], p["y"]) for p in fig["points"]) == sorted(truth)
+        assert not [p for p in fig["points"] if p["model"].startswith("finetuned:")]
+        assert [g for g in fig["left_out"] if "other data" in g["why"] and g["models"] == ["net-o"]]

@@ -17,23 +17,25 @@ from typing import Any, Iterable
 
 from memscore.errors import MemscoreError
 from memscore.safetext import printable
+from memscore.selection import LeftOut, join as _join
 from memscore.store import ResultStore
 
-from .analysis import LeftOut, Stored, _join, _not_finetuned
+from .analysis import Stored, is_imagenet_run
 
 TARGETS = {"memcat": ("memcat-pls", "lamem-to-memcat"), "memorability-csv": ("memorability-csv-pls", "lamem-to-csv")}
 
 
 def analyze_transfer(store: ResultStore | None = None, *, out: Path | str = "memscore-analysis",
-                     target: str = "memcat", models: Iterable[str] | None = None, plots: bool = True) -> dict[str, Any]:
+                     target: str = "memcat", models: Iterable[str] | None = None, plots: bool = True,
+                     include_smoke: bool = False) -> dict[str, Any]:
     from scipy.stats import spearmanr
 
     if target not in TARGETS:
         raise MemscoreError(f"--target {target!r}: use one of {', '.join(TARGETS)}")
     within, transfer = TARGETS[target]
-    src = Stored(store or ResultStore(), models)
+    src = Stored(store or ResultStore(), models, include_smoke=include_smoke)
     left = LeftOut()
-    a, b = src.pick(within, left, _not_finetuned), src.pick(transfer, left, _not_finetuned)
+    a, b = src.pick(within, left, is_imagenet_run), src.pick(transfer, left, is_imagenet_run)
     rows, per_model = [], {}
     for key in _join(a, b, left):
         sa, sb = a.scores[key], b.scores[key]
