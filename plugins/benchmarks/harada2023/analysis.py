@@ -186,6 +186,8 @@ class Panel:
     paper: float | None = None
     rho: float | None = None
     p: float | None = None
+    ci: list[float | None] | None = None  # seeded percentile bootstrap over the points (memscore.stats)
+    p_perm: float | None = None  # two-sided permutation p
     left_out: LeftOut = field(default_factory=LeftOut)
     data: dict[str, Any] = field(default_factory=dict)  # benchmark -> Pick.info()
     notes: dict[str, Any] = field(default_factory=dict)
@@ -195,22 +197,30 @@ class Panel:
         return len(self.points)
 
     def summary(self) -> dict[str, Any]:
-        return {"rho": self.rho, "p": self.p, "n": self.n, "paper_rho": self.paper,
+        return {"rho": self.rho, "p": self.p, "ci": self.ci, "p_perm": self.p_perm, "n": self.n,
+                "paper_rho": self.paper,
                 "models": len({(p["model"], p["weights"]) for p in self.points}),
                 "x": self.x_label, "y": self.y_label, "data": self.data,
                 "left_out": self.left_out.to_list(), "left_out_rows": len(self.left_out), **self.notes}
 
 
 def correlate(panel: Panel) -> Panel:
-    """Spearman rho (scipy.stats.spearmanr, tie-aware) of the panel's points; None below 3 points."""
-    panel.rho = panel.p = None
+    """Spearman rho (scipy.stats.spearmanr, tie-aware) of the panel's points, with a seeded bootstrap CI over the
+    points and a permutation p (:func:`memscore.stats.rho_inference`, as the board's figures); None below 3."""
+    panel.rho = panel.p = panel.ci = panel.p_perm = None
     if panel.n >= 3:
         from scipy.stats import spearmanr
 
-        res = spearmanr([p["x"] for p in panel.points], [p["y"] for p in panel.points])
+        from memscore.stats import rho_inference
+
+        x, y = [p["x"] for p in panel.points], [p["y"] for p in panel.points]
+        res = spearmanr(x, y)
         rho, p = float(res.statistic), float(res.pvalue)
         panel.rho = rho if math.isfinite(rho) else None
         panel.p = p if math.isfinite(p) else None
+        if panel.rho is not None:
+            inf = rho_inference(x, y)
+            panel.ci, panel.p_perm = [_finite(c) for c in inf["ci"]], _finite(inf["p_perm"])
     return panel
 
 
@@ -666,7 +676,7 @@ def _write(panels: dict[str, Panel], out: Path, name: str, extra: dict[str, Any]
     result = {**extra, "panels": {k: p.summary() for k, p in panels.items()}}
     if len(panels) == 1:
         only = next(iter(panels.values()))
-        result.update(rho=only.rho, p=only.p, n=only.n, paper_rho=only.paper)
+        result.update(rho=only.rho, p=only.p, ci=only.ci, p_perm=only.p_perm, n=only.n, paper_rho=only.paper)
     if paper:
         result["paper"] = _paper_block(panels)
     result["files"] = files

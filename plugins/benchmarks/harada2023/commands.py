@@ -50,15 +50,18 @@ def _rows(name: str, panels: dict) -> list[tuple[str, dict]]:
 
 
 def _table(rows: list[tuple[str, dict]], paper: bool) -> None:
-    click.echo(f"{'panel':<16} {'rho':>7} {'paper':>7}" + (f" {'Δ':>7}" if paper else "")
-               + f" {'n':>8} {'models':>7} {'left out':>8}  p")
+    click.echo(f"{'panel':<16} {'rho':>7} {'95% CI':>16} {'paper':>7}" + (f" {'Δ':>7}" if paper else "")
+               + f" {'n':>8} {'models':>7} {'left out':>8}  p  p_perm")
     for name, p in rows:
         rho = "" if p["rho"] is None else f"{p['rho']:.3f}"
+        ci = p.get("ci") or [None, None]
+        ci = "" if None in ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+        pp = "" if p.get("p_perm") is None else f"{p['p_perm']:.2g}"
         ref = "" if p["paper_rho"] is None else f"{p['paper_rho']:.2f}"
         diff = "" if p["rho"] is None or p["paper_rho"] is None else f"{p['rho'] - p['paper_rho']:+.3f}"
         pv = "" if p["p"] is None else f"{p['p']:.2g}"
-        click.echo(f"{name:<16} {rho:>7} {ref:>7}" + (f" {diff:>7}" if paper else "")
-                   + f" {p['n']:>8} {p['models']:>7} {p.get('left_out_rows', 0):>8}  {pv}")
+        click.echo(f"{name:<16} {rho:>7} {ci:>16} {ref:>7}" + (f" {diff:>7}" if paper else "")
+                   + f" {p['n']:>8} {p['models']:>7} {p.get('left_out_rows', 0):>8}  {pv}  {pp}")
 
 
 def _print(result: dict, as_json: bool, paper: bool) -> None:

@@ -200,6 +200,12 @@ def _check(panel, pairs):
     assert panel["n"] == len(pairs)
     assert panel["rho"] == pytest.approx(ref.statistic, abs=1e-12)
     assert panel["p"] == pytest.approx(ref.pvalue, rel=1e-9)
+    # every figure's rho carries its seeded bootstrap CI over the points and a permutation p (memscore.stats)
+    from memscore.stats import rho_inference
+
+    inf = rho_inference(x, y)
+    assert panel["ci"] == pytest.approx(inf["ci"]) and panel["p_perm"] == pytest.approx(inf["p_perm"])
+    assert panel["ci"][0] <= panel["rho"] <= panel["ci"][1] and 0 < panel["p_perm"] <= 1
 
 
 def _why(panel, benchmark, text):

@@ -19,8 +19,9 @@ from memscore.layerwise import Context, LayerBenchmark
 from memscore.stimuli import Stimuli
 
 
-def parse_splits(splits: Any) -> list[int]:
-    """LaMem split numbers: ``3``, ``"1,3"``, ``"1+3"`` → sorted unique numbers in 1..5."""
+def parse_splits(splits: Any, *, name: str = "LaMem", n: int = 5) -> list[int]:
+    """Split numbers of data set ``name`` (LaMem's by default), which has splits 1..``n``: ``3``, ``"1,3"``,
+    ``"1+3"`` → sorted unique numbers in 1..n."""
     if isinstance(splits, bool):
         out = []
     elif isinstance(splits, int):
@@ -32,9 +33,21 @@ def parse_splits(splits: Any) -> list[int]:
             out = [int(s) for s in str(splits).replace("+", ",").replace(";", ",").split(",") if s.strip()]
         except ValueError:
             out = []
-    if not out or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 or k > 5 for k in out):
-        raise ValueError("LaMem split numbers are 1..5")
+    if not out or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 or k > n for k in out):
+        raise ValueError(f"{name} split numbers are 1..{n}")
     return sorted(set(out))
+
+
+def split_parser(name: str, n: int):
+    """:func:`parse_splits` for data set ``name`` with splits 1..``n`` (a declared argument's type)."""
+    if (name, n) == ("LaMem", 5):
+        return parse_splits
+
+    def parse_splits_of(splits: Any) -> list[int]:
+        return parse_splits(splits, name=name, n=n)
+
+    parse_splits_of.__name__ = parse_splits_of.__qualname__ = "parse_splits"
+    return parse_splits_of
 
 
 
@@ -44,9 +57,11 @@ def part_rows(part, row: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     return np.array([i for i, _ in keep], dtype=np.int64), np.array([s for _, s in keep])
 
 
-def splits_arg(help: str = "LaMem splits to average over") -> Arg:
-    """The ``splits`` argument every LaMem-split benchmark declares (1..5, default all)."""
-    return Arg("splits", parse_splits, "1,2,3,4,5", help, expect="split numbers 1..5, e.g. 1,3")
+def splits_arg(help: str = "LaMem splits to average over", *, name: str = "LaMem", n: int = 5) -> Arg:
+    """The ``splits`` argument every LaMem-split benchmark declares (1..5, default all); a data set with ``n``
+    splits (SUN memorability: 25) declares its own, under its ``name``."""
+    return Arg("splits", split_parser(name, n), ",".join(map(str, range(1, n + 1))), help,
+               expect=f"split numbers 1..{n}, e.g. 1,3")
 
 
 class LamemPLS(LayerBenchmark):

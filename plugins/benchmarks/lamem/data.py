@@ -38,6 +38,8 @@ N_IMAGES = 58741
 
 _SPLIT_FILE = re.compile(r"^(train|val|test)_(\d+)\.txt$")
 _REFETCH = "re-download the data set (`memscore data fetch lamem` into an empty folder)"
+#: where a user points memscore at a LaMem copy (the end of LaMem's "missing" messages)
+_POINT = "point --data-root / MEMSCORE_LAMEM at the folder that holds images/ and splits/"
 
 
 @dataclass(frozen=True)
@@ -66,32 +68,33 @@ class _Parsed:
 _unsafe_name = unsafe_relpath
 
 
-def _not_a_file(path: Path, what: str, kind: str) -> DataError:
-    """The one-line error for ``path`` (a ``what``: "LaMem split file", …) that is ``kind``, not a file."""
+def _not_a_file(path: Path, what: str, kind: str, *, refetch: str = _REFETCH, point: str = _POINT) -> DataError:
+    """The one-line error for ``path`` (a ``what``: "LaMem split file", …) that is ``kind``, not a file
+    (``refetch``, ``point``: the data set's own remedies; LaMem's by default)."""
     if kind == "missing":
-        return DataError(f"{what} {path} is missing; {_REFETCH}, or point --data-root / MEMSCORE_LAMEM at the "
-                         f"folder that holds images/ and splits/")
-    return DataError(f"{what} {path} is {kind}, not a regular file; replace it with the file or {_REFETCH}")
+        return DataError(f"{what} {path} is missing; {refetch}, or {point}")
+    return DataError(f"{what} {path} is {kind}, not a regular file; replace it with the file or {refetch}")
 
 
-def _read_regular(path: Path, what: str) -> bytes:
+def _read_regular(path: Path, what: str, **say: str) -> bytes:
     """The bytes of ``path``, which must be a regular file: a FIFO, a device (``/dev/zero``), a folder or a
-    symlink loop is refused before a single byte is read (open never blocks: ``O_NONBLOCK``)."""
+    symlink loop is refused before a single byte is read (open never blocks: ``O_NONBLOCK``). ``say``: the
+    remedies :func:`_not_a_file` names."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except (FileNotFoundError, NotADirectoryError):
-        raise _not_a_file(path, what, path_kind(path)) from None
+        raise _not_a_file(path, what, path_kind(path), **say) from None
     except PermissionError:
         raise DataError(f"cannot read {what} {path}: permission denied; check its permissions") from None
     except OSError as e:
         kind = path_kind(path)
         if kind != "file":
-            raise _not_a_file(path, what, kind) from None
+            raise _not_a_file(path, what, kind, **say) from None
         raise DataError(f"cannot read {what} {path}: {e.strerror or e}; check the file") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise _not_a_file(path, what, path_kind(path))
+            raise _not_a_file(path, what, path_kind(path), **say)
         with os.fdopen(fd, "rb", closefd=False) as f:
             return f.read()
     except OSError as e:
@@ -100,14 +103,17 @@ def _read_regular(path: Path, what: str) -> bytes:
         os.close(fd)
 
 
-def _parse_split_file(path: Path) -> tuple[list[str], np.ndarray]:
-    """Parse and validate one split file (format, scores, names, duplicates); raise DataError."""
-    raw = _read_regular(path, "LaMem split file")
+def _parse_split_file(path: Path, *, what: str = "LaMem split file", refetch: str = _REFETCH,
+                      point: str = _POINT) -> tuple[list[str], np.ndarray]:
+    """Parse and validate one split file (format, scores, names, duplicates); raise DataError. ``what``,
+    ``refetch``, ``point``: how the messages name the file and its remedies (LaMem's by default; a data set in
+    LaMem's format passes its own)."""
+    raw = _read_regular(path, what, refetch=refetch, point=point)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not UTF-8 text; the split file is corrupt — {_REFETCH}") from None
+        raise DataError(f"{path}:{line}: not UTF-8 text; the split file is corrupt — {refetch}") from None
 
     names: list[str] = []
     values: list[str] = []
@@ -125,13 +131,13 @@ def _parse_split_file(path: Path) -> tuple[list[str], np.ndarray]:
         else:
             shown = shorten(line.strip(), 60)
             raise DataError(f"{path}:{i + 1}: malformed line {shown!r}: expected '<image file> <score>' "
-                            f"(e.g. '00013688.jpg 0.857143'); fix the line or {_REFETCH}")
+                            f"(e.g. '00013688.jpg 0.857143'); fix the line or {refetch}")
 
     def where(j: int) -> str:
         return f"{path}:{linenos[j] if linenos is not None else j + 1}"
 
     if not names:
-        raise DataError(f"LaMem split file {path} is empty; {_REFETCH}")
+        raise DataError(f"{what} {path} is empty; {refetch}")
     try:
         scores = np.array(values, dtype=np.float64)
     except ValueError:
@@ -141,27 +147,27 @@ def _parse_split_file(path: Path) -> tuple[list[str], np.ndarray]:
             except ValueError:
                 raise DataError(f"{where(j)}: malformed line: score {shorten(repr(v), 60)} of {shorten(names[j])} is "
                                 f"not a number; fix the line or "
-                                f"{_REFETCH}") from None
+                                f"{refetch}") from None
         raise  # pragma: no cover - numpy and float() disagree
     bad = ~np.isfinite(scores) | (scores < 0.0) | (scores > 1.0)
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
-        what = "NaN" if math.isnan(scores[j]) else f"{values[j]} (outside [0, 1])"
-        raise DataError(f"{where(j)}: score of {shorten(names[j])} is {what}; memorability scores are hit rates in "
-                        f"[0, 1] — fix the line or {_REFETCH}")
+        value = "NaN" if math.isnan(scores[j]) else f"{values[j]} (outside [0, 1])"
+        raise DataError(f"{where(j)}: score of {shorten(names[j])} is {value}; memorability scores are hit rates in "
+                        f"[0, 1] — fix the line or {refetch}")
     for j, name in enumerate(names):
         why = _unsafe_name(name)
         if why:
             raise DataError(f"{where(j)}: image name {shorten(repr(name))} escapes the images folder ({why}); "
                             f"only names "
-                            f"inside images/ are allowed — fix the line or {_REFETCH}")
+                            f"inside images/ are allowed — fix the line or {refetch}")
     if len(set(names)) != len(names):
         seen: dict[str, int] = {}
         for j, name in enumerate(names):
             if name in seen:
                 raise DataError(f"{where(j)}: duplicate entry {shorten(name)} (first at line "
                                 f"{where(seen[name]).rsplit(':', 1)[1]}); each image may appear once per split "
-                                f"file — remove the duplicate or {_REFETCH}")
+                                f"file — remove the duplicate or {refetch}")
             seen[name] = j
     scores.flags.writeable = False
     return names, scores
@@ -198,15 +204,31 @@ class LaMem:
     # No official checksum is published; pass sha256= to verify your copy.
     default_sha256: str | None = None
 
+    # How the messages name the data set and its remedies. A data set in LaMem's layout (another name, another
+    # number of splits, a part it lacks) is a subclass that sets these (memsets' SUN memorability).
+    title = "LaMem"
+    env_var = "MEMSCORE_LAMEM"
+    #: the parts every split has on disk (a part not listed here is read when its file is there)
+    required_parts = PARTS
+    #: the number of official splits, and the sizes of each split's parts and of the whole set
+    official_splits = 5
+    official_sizes = OFFICIAL_SIZES
+    n_images = N_IMAGES
+    refetch = _REFETCH
+    point = _POINT
+    point_complete = "point --data-root / MEMSCORE_LAMEM at a complete copy"
+    #: how to get a copy (said when the folder is missing)
+    obtain = "run `memscore data fetch lamem`"
+
     def __init__(self, root: str | os.PathLike | None = None):
         if root is None or str(root) == "":
-            env = os.environ.get("MEMSCORE_LAMEM")
+            env = os.environ.get(self.env_var)
             if env:
                 root = env
             else:
                 from memscore.paths import data_dir
 
-                root = data_dir() / "lamem"
+                root = data_dir() / self.name
         self.root = Path(root).expanduser()
         self._parts: dict[tuple[str, int], _Parsed] = {}
         # (stamp of images/, names of its regular files, names of its other entries)
@@ -214,7 +236,7 @@ class LaMem:
         self._checked_splits: dict[int, tuple] = {}
 
     def __repr__(self) -> str:
-        return f"LaMem(root={str(self.root)!r})"
+        return f"{type(self).__name__}(root={str(self.root)!r})"
 
     # ------------------------------------------------------------------------------------------ paths
     @property
@@ -227,9 +249,10 @@ class LaMem:
 
     def split_path(self, part: str, k: int) -> Path:
         if part not in PARTS:
-            raise DataError(f"unknown LaMem split part {part!r}; use one of {', '.join(PARTS)}")
+            raise DataError(f"unknown {self.title} split part {part!r}; use one of {', '.join(PARTS)}")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise DataError(f"LaMem split number must be an integer ≥ 1 (the official splits are 1..5), got {k!r}")
+            raise DataError(f"{self.title} split number must be an integer ≥ 1 (the official splits are "
+                            f"1..{self.official_splits}), got {k!r}")
         return self.splits_dir / f"{part}_{int(k)}.txt"
 
     def image_path(self, name: str) -> Path:
@@ -252,18 +275,16 @@ class LaMem:
     def _require_root(self) -> None:
         kind = path_kind(self.root)
         if kind == "missing":
-            raise DataError(f"LaMem folder {self.root} does not exist; run `memscore data fetch lamem`, or point "
-                            f"--data-root / MEMSCORE_LAMEM at the folder that holds images/ and splits/")
+            raise DataError(f"{self.title} folder {self.root} does not exist; {self.obtain}, or {self.point}")
         if kind != "a folder":
-            raise DataError(f"LaMem folder {self.root} is {'a file' if kind == 'file' else kind}, not a folder; "
-                            f"point --data-root / MEMSCORE_LAMEM at the folder that holds images/ and splits/")
+            raise DataError(f"{self.title} folder {self.root} is {'a file' if kind == 'file' else kind}, not a "
+                            f"folder; {self.point}")
         kind = path_kind(self.splits_dir)
         if kind == "missing":
-            raise DataError(f"LaMem folder {self.root} has no splits/ folder; {_REFETCH}, or point --data-root / "
-                            f"MEMSCORE_LAMEM at the folder that holds images/ and splits/")
+            raise DataError(f"{self.title} folder {self.root} has no splits/ folder; {self.refetch}, or {self.point}")
         if kind != "a folder":
-            raise DataError(f"LaMem splits folder {self.splits_dir} is {'a file' if kind == 'file' else kind}, not "
-                            f"a folder; {_REFETCH}")
+            raise DataError(f"{self.title} splits folder {self.splits_dir} is "
+                            f"{'a file' if kind == 'file' else kind}, not a folder; {self.refetch}")
 
     # ---------------------------------------------------------------------------------------- images
     def _scan_images(self) -> tuple[set[str], set[str]]:
@@ -271,11 +292,11 @@ class LaMem:
         cached while the folder is unchanged."""
         kind = path_kind(self.images_dir)
         if kind == "missing":
-            raise DataError(f"LaMem images folder {self.images_dir} is missing; {_REFETCH}, or point --data-root "
-                            f"/ MEMSCORE_LAMEM at the folder that holds images/ and splits/")
+            raise DataError(f"{self.title} images folder {self.images_dir} is missing; {self.refetch}, or "
+                            f"{self.point}")
         if kind != "a folder":
-            raise DataError(f"LaMem images folder {self.images_dir} is {'a file' if kind == 'file' else kind}, not "
-                            f"a folder; {_REFETCH}, or point --data-root / MEMSCORE_LAMEM at a complete copy")
+            raise DataError(f"{self.title} images folder {self.images_dir} is {'a file' if kind == 'file' else kind}, "
+                            f"not a folder; {self.refetch}, or {self.point_complete}")
         stamp = _stamp(self.images_dir)
         if self._image_names is None or self._image_names[0] != stamp:
             files, others = set(), set()
@@ -314,10 +335,10 @@ class LaMem:
                 kind = path_kind(self.images_dir / n)
                 if kind != "missing":
                     raise DataError(f"image {shorten(n)} listed in {where(n)} is {kind} in {self.images_dir}, "
-                                    f"not an image file; replace it with the image or {_REFETCH}")
+                                    f"not an image file; replace it with the image or {self.refetch}")
         first = ", ".join(shorten(n) for n in missing[:3]) + (", …" if len(missing) > 3 else "")
         raise DataError(f"{len(missing)} image(s) listed in {where(missing[0])} are missing from {self.images_dir} "
-                        f"(first: {first}); {_REFETCH} or point --data-root / MEMSCORE_LAMEM at a complete copy")
+                        f"(first: {first}); {self.refetch} or {self.point_complete}")
 
     # ---------------------------------------------------------------------------------------- splits
     def _parsed(self, part: str, k: int, *, check_images: bool) -> _Parsed:
@@ -327,7 +348,8 @@ class LaMem:
         if cached is None or cached.stamp != stamp or not stamp:
             if not stamp:
                 self._require_root()
-            names, scores = _parse_split_file(path)
+            names, scores = _parse_split_file(path, what=f"{self.title} split file", refetch=self.refetch,
+                                              point=self.point)
             cached = _Parsed(names, scores, stamp)
             self._parts[(part, k)] = cached
         if check_images and cached.images_ok != _stamp(self.images_dir):
@@ -342,19 +364,25 @@ class LaMem:
         p = self._parsed(part, k, check_images=check_images)
         return SplitPart(names=list(p.names), scores=p.scores, path=self.split_path(part, k), part=part, k=int(k))
 
+    def parts_of(self, k: int) -> tuple[str, ...]:
+        """The parts split k has: the required ones, and an optional one whose file is there."""
+        return tuple(p for p in PARTS if p in self.required_parts or self.split_path(p, k).exists())
+
     def split(self, k: int, *, check_images: bool = True) -> dict[str, SplitPart]:
-        """``{"train", "val", "test"}`` of split k, each from its own file; validated disjoint."""
-        parts = {p: self.read_part(p, k, check_images=check_images) for p in PARTS}
-        stamp = tuple(self._parts[(p, k)].stamp for p in PARTS)
+        """``{"train", "val", "test"}`` of split k (those it has: :meth:`parts_of`), each from its own file;
+        validated disjoint."""
+        have = self.parts_of(k)
+        parts = {p: self.read_part(p, k, check_images=check_images) for p in have}
+        stamp = tuple(self._parts[(p, k)].stamp for p in have)
         if self._checked_splits.get(k) != stamp:
-            sets = {p: set(parts[p].names) for p in PARTS}
+            sets = {p: set(parts[p].names) for p in have}
             for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
-                both = sets[a] & sets[b]
+                both = sets[a] & sets[b] if a in sets and b in sets else set()
                 if both:
                     first = ", ".join(sorted(both)[:3]) + (", …" if len(both) > 3 else "")
-                    raise DataError(f"LaMem split {k}: {len(both)} image(s) are in both {parts[a].path} and "
-                                    f"{parts[b].path} (first: {first}); train/val/test of a split must be disjoint "
-                                    f"— {_REFETCH}")
+                    raise DataError(f"{self.title} split {k}: {len(both)} image(s) are in both {parts[a].path} and "
+                                    f"{parts[b].path} (first: {first}); {'/'.join(have)} of a split must be "
+                                    f"disjoint — {self.refetch}")
             self._checked_splits[k] = stamp
         return parts
 
@@ -378,31 +406,32 @@ class LaMem:
         self._require_root()
         ks = self.split_ids()
         if not ks:
-            raise DataError(f"no LaMem split files (train_1.txt, val_1.txt, test_1.txt, …) in {self.splits_dir}; "
-                            f"{_REFETCH}")
+            first = ", ".join(f"{p}_1.txt" for p in self.required_parts)
+            raise DataError(f"no {self.title} split files ({first}, …) in {self.splits_dir}; {self.refetch}")
+        needs = ", ".join(self.required_parts[:-1]) + " and " + self.required_parts[-1]
         for k in range(1, max(ks) + 1):  # splits are numbered 1..K without gaps, each complete
-            for p in PARTS:
+            for p in self.required_parts:
                 path = self.split_path(p, k)
                 kind = path_kind(path)
                 if kind == "missing":
-                    raise DataError(f"LaMem split file {path} is missing (split {k} needs train, val and test); "
-                                    f"{_REFETCH}")
+                    raise DataError(f"{self.title} split file {path} is missing (split {k} needs {needs}); "
+                                    f"{self.refetch}")
                 if kind != "file":
-                    raise _not_a_file(path, "LaMem split file", kind)
+                    raise _not_a_file(path, f"{self.title} split file", kind, refetch=self.refetch, point=self.point)
         splits: dict[int, dict[str, int]] = {}
         union: set[str] = set()
         for k in range(1, max(ks) + 1):
             parts = self.split(k, check_images=False)
-            splits[k] = {p: len(parts[p]) for p in PARTS}
-            for p in PARTS:
-                union.update(parts[p].names)
+            splits[k] = {p: len(part) for p, part in parts.items()}
+            for part in parts.values():
+                union.update(part.names)
         report: dict = {
             "root": str(self.root),
             "images_dir": str(self.images_dir),
             "split_ids": list(range(1, max(ks) + 1)),
             "images": len(union),
             "splits": splits,
-            "official_sizes": all(v == OFFICIAL_SIZES for v in splits.values()) and len(union) == N_IMAGES,
+            "official_sizes": all(v == self.official_sizes for v in splits.values()) and len(union) == self.n_images,
             "bad_images": [],
             "images_checked": False,
             "decoded": 0,
@@ -413,7 +442,7 @@ class LaMem:
             missing = self._missing(names)
             if missing:
                 def listed_in(name: str) -> str:
-                    return next((str(self.split_path(p, k)) for k in splits for p in PARTS
+                    return next((str(self.split_path(p, k)) for k in splits for p in splits[k]
                                  if name in self._parts[(p, k)].names), str(self.splits_dir))
 
                 self._raise_missing(missing, listed_in)
@@ -439,7 +468,7 @@ class LaMem:
         bad = []
         with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow decodes without the GIL
             it = pool.map(probe_image, paths, chunksize=64)
-            for name, path, reason in zip(names, paths, tqdm(it, total=len(paths), desc="decoding LaMem images",
+            for name, path, reason in zip(names, paths, tqdm(it, total=len(paths), desc=f"decoding {self.title} images",
                                                               unit="img", disable=not progress)):
                 if reason is not None:
                     bad.append({"name": name, "path": str(path), "reason": reason})

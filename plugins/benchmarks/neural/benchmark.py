@@ -12,6 +12,11 @@ Each layer is scored with the ``neural-pls`` metric, loaded by name (PLS-25, 10 
 splits, Pearson per site, median over sites, mean over splits) and normalised by the split-half ceiling
 as ``brainscore_vision`` does today: ``r² / ceiling``. The model **commits** the layer with the highest raw r
 to the region (``Score.meta["layer"]``); its ceiled value is the benchmark score.
+
+``metric=`` swaps the comparison: ``ridgecv`` (the predictivity with ridge), ``rsa``/``cka``/``procrustes``
+(similarities ceiled by their own split-half similarity), ``reverse`` (reverse predictivity, Muzellec & Kar 2026,
+Brain-Score's ``reverse_pls``: the sites predict the units, Pearson per unit, median; ceiled r² / the
+``predictor-consistency`` split-half ceiling, see :mod:`memscore_plugins.metrics.similarity.reverse`).
 """
 from __future__ import annotations
 
@@ -32,9 +37,10 @@ from memscore.stimuli import Stimuli, reference_set
 
 
 REGIONS = ("V1", "V2", "V4", "IT")
-#: metric= values: a predictivity (a regression per fold, Pearson per site, median; ceiled r²/c) or a
+#: metric= values: a predictivity (a regression per fold, Pearson per site, median; ceiled r²/c), reverse predictivity
+#: (sites -> units, Pearson per unit, median; ceiled r²/c with Brain-Score's predictor-consistency ceiling) or a
 #: similarity without a fit (per fold on its test stimuli; ceiled value/c with its own split-half ceiling)
-METRICS = ("pls", "ridgecv", "rsa", "cka", "procrustes")
+METRICS = ("pls", "ridgecv", "rsa", "cka", "procrustes", "reverse")
 SIMILARITIES = ("rsa", "cka", "procrustes")
 MODEL_DEGREES = 8  # Brain-Score's default field of view of a model
 
@@ -100,8 +106,9 @@ class NeuralBenchmark(LayerBenchmark):
         *LayerBenchmark.arguments,
         Arg("regression", str, "pls", "regression metric inside neural-pls, by name", keyed="changed"),
         Arg("metric", str, "pls", "how a layer is compared with the sites: pls (Brain-Score's, default), ridgecv "
-            "(predictivity with ridge), rsa, cka, procrustes; several (metric=pls,rsa,cka) store one run each from one "
-            "activation pass", choices=METRICS, keyed="changed"),
+            "(predictivity with ridge), rsa, cka, procrustes, reverse (the sites predict the units: Brain-Score's "
+            "reverse_pls); several (metric=pls,rsa,cka) store one run each from one activation pass",
+            choices=METRICS, keyed="changed"),
     )
     fans_out = "metric"
 
@@ -179,6 +186,12 @@ class NeuralBenchmark(LayerBenchmark):
             plan = shuffle_split(len(reps), n_splits=self.folds, train_size=0.5)  # halves of the repetitions
             if self.metric in SIMILARITIES:
                 ceil = summarize(_similarity_ceiling(self.metric, data, bad_sites, plan))
+            elif self.metric == "reverse":  # Brain-Score's reverse_pls ceiling: each image's repetitions halved
+                from memscore_plugins.metrics.similarity.reverse import predictor_consistency_folds
+
+                halves = predictor_consistency_folds(data.trial_stimulus, data.trial_repetition, n_splits=self.folds)
+                ceil = summarize(load_metric_for("predictor-consistency")(data.trials[:, ~bad_sites],
+                                                                          data.trial_stimulus, halves))
             else:
                 ceil = summarize(load_metric_for("split-half")(data.trials[:, ~bad_sites], labels, plan))
             if not np.isfinite(ceil.value) or ceil.value <= 0:
@@ -246,8 +259,8 @@ class NeuralBenchmark(LayerBenchmark):
             Y=data.responses[:, ~bad_sites][idx], sites=[s for s, b in zip(data.site_ids, bad_sites) if not b],
             bad_sites=bad_sites, seed=options.seed,
             metric=load_metric_for(self.metric, device=context.device) if self.metric in SIMILARITIES else
-            load_metric_for("neural-pls", regression=self.regression_metric, n_components=self.n_components,
-                            device=context.device))
+            load_metric_for("reverse" if self.metric == "reverse" else "neural-pls", regression=self.regression_metric,
+                            n_components=self.n_components, device=context.device))
         return context
 
     def score_layer(self, X: np.ndarray, context: Context) -> dict[str, Any]:
@@ -269,6 +282,9 @@ class NeuralBenchmark(LayerBenchmark):
             context.extra.update(best_raw=res.value, best_predictions=(context.layer, [
                 np.asarray(f.prediction, dtype=np.float32).reshape(len(fold.test), -1)
                 for f, fold in zip(fits, context.folds)]))
+            if self.metric == "reverse":  # what reverse predicts: the layer's units on each fold's test stimuli
+                units = np.asarray(X[context.idx], dtype=np.float32)
+                context.extra["best_truth"] = [units[fold.test].reshape(len(fold.test), -1) for fold in context.folds]
         return row
 
     def rank(self, row: dict[str, Any]) -> float:
@@ -284,8 +300,10 @@ class NeuralBenchmark(LayerBenchmark):
             from memscore.stats import site_bootstrap
 
             c = ceil.value if ceil else None
-            ci = site_bootstrap([(p, context.Y[f.test]) for p, f in zip(preds, context.folds)],
-                                seed=context.seed, transform=(lambda r: r * r / c) if c else None)
+            truth = (context.extra["best_truth"] if self.metric == "reverse"  # reverse predicts the units
+                     else [context.Y[f.test] for f in context.folds])
+            ci = site_bootstrap(list(zip(preds, truth)), seed=context.seed,
+                                transform=(lambda r: r * r / c) if c else None)
         return {
             "value": best["value"], "error": best["error"], "ceiling": ceil.value if ceil else None, "raw": best["raw"],
             "ci": ci,
@@ -295,17 +313,22 @@ class NeuralBenchmark(LayerBenchmark):
                 "region": self.region, "dataset": data.spec.identifier, "source": data.source,
                 "metric": self.metric,
                 **({"bootstrap": {"n_boot": 1000, "seed": context.seed, "level": 0.95,
-                                  "over": "each fold's test stimuli (sites kept whole), ceiled as the value"}}
+                                  "over": "each fold's test stimuli ({} kept whole), ceiled as the value".format(
+                                      "units" if self.metric == "reverse" else "sites")}}
                    if ci else {}),
                 "normalisation": ((f"{self.metric} / its split-half {self.metric} (repetition halves)"
                                    if self.metric in SIMILARITIES else
+                                   "r^2 / predictor-consistency ceiling (brainscore_vision reverse_pls: "
+                                   "explained_variance, SplitHalfPredictorConsistency)" if self.metric == "reverse" else
                                    "r^2 / ceiling (brainscore_vision explained_variance)") if ceil
                                   else f"none (raw {'Pearson r' if self.metric not in SIMILARITIES else self.metric})"),
                 "ceiling_error": ceil.error if ceil else None,
                 "ceiling_splits": [float(v) for v in ceil.split_values] if ceil else None,
                 "n_sites": len(context.sites), "dropped_sites": int(context.bad_sites.sum()),
                 "sites": ([{"site": s, "r": float(r)} for s, r in zip(context.sites, res.per_target)]
-                          if res.per_target is not None else None),
+                          if res.per_target is not None and self.metric != "reverse" else None),
+                **({"unit_r": [float(r) for r in res.per_target] if res.per_target is not None else None}
+                   if self.metric == "reverse" else {}),
                 "visual_degrees": {"stimuli": data.spec.visual_degrees, "model": self.visual_degrees},
                 "time_bins": [list(b) for b in data.time_bins], "stratification": data.meta.get("stratification"),
             },
