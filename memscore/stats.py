@@ -43,8 +43,17 @@ def rows(a: np.ndarray, b: np.ndarray, kind: str = "spearman") -> np.ndarray:
 
 
 def _draws(items: Items, n_boot: int, seed: int) -> list[np.ndarray]:
+    """Per group, ``n_boot`` resamples of its items (indices). Groups that scored the very same items (a transfer
+    run's readouts, each predicting the whole target set) share one draw: an image resampled once is resampled in
+    every group, so the groups' agreement is not mistaken for independent evidence."""
     rng = np.random.default_rng(seed)
-    return [rng.integers(0, len(g.ids), size=(n_boot, len(g.ids))) for g in items.groups]
+    shared: dict[tuple[str, ...], np.ndarray] = {}
+    out = []
+    for g in items.groups:
+        if g.ids not in shared:
+            shared[g.ids] = rng.integers(0, len(g.ids), size=(n_boot, len(g.ids)))
+        out.append(shared[g.ids])
+    return out
 
 
 def _replicates(items: Items, draws: list[np.ndarray], block: int = 200) -> np.ndarray:

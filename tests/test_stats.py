@@ -51,6 +51,20 @@ def test_bootstrap_equals_a_direct_loop_with_the_same_seed():
     assert bootstrap_ci(items, n_boot=300, seed=8) != ci  # the seed matters
 
 
+def test_groups_that_scored_the_same_items_are_resampled_jointly():
+    """A transfer run's readouts (one per LaMem split) each predict the whole target set: one draw of images
+    serves every readout, as a direct loop that resamples the images once per replicate."""
+    rng0 = np.random.default_rng(3)
+    y = np.round(rng0.normal(size=50), 1)
+    ids = [f"t{j}" for j in range(50)]
+    groups = [(k, ids, np.round(y + rng0.normal(size=50), 1), y) for k in range(1, 4)]
+    ci = bootstrap_ci(items_of(groups, layer="l"), n_boot=200, seed=11)
+    rng = np.random.default_rng(11)
+    idx = rng.integers(0, 50, size=(200, 50))
+    reps = [np.mean([sps.spearmanr(p[i], t[i])[0] for _, _, p, t in groups]) for i in idx]
+    np.testing.assert_allclose(ci, np.quantile(reps, [0.025, 0.975]), rtol=0, atol=1e-12)
+
+
 def test_williams_t_equals_howells_worked_example():
     # Howell, Statistical Methods for Psychology (6th ed., p. 262): r12 .80, r13 .72, r23 .89, n 26
     t, df, p = williams(0.80, 0.72, 0.89, 26)

@@ -13,11 +13,17 @@ from .common import _f, _table
 
 
 def _context(s) -> tuple:
-    """What two runs must share to be compared item by item: benchmark version, data and settings."""
-    cfg = dict((s.meta.get("config") or {}))
-    cfg.pop("model_args", None)
-    data = s.meta.get("data") or {}
-    return s.benchmark_version, data.get("fingerprint"), json.dumps(cfg, sort_keys=True, default=str)
+    """What two runs must share to be compared item by item: their board column (benchmark version, data and
+    settings, :attr:`memscore.record.RunRecord.column`)."""
+    from ..record import RunRecord
+
+    return RunRecord.of(s).column
+
+
+def _created(s) -> float:
+    from ..record import RunRecord
+
+    return RunRecord.of(s).created
 
 
 def pick_runs(store, models: list[str], benchmark: str, weights: str | None = None) -> list:
@@ -41,10 +47,8 @@ def pick_runs(store, models: list[str], benchmark: str, weights: str | None = No
     if not shared:
         raise MemscoreError(f"the models have no runs of {benchmark} on the same data and settings; score each "
                             f"with the same --data-root and --benchmark-args")
-    newest = max(shared, key=lambda c: max((s.meta.get("created") or 0) for runs in by_model.values()
-                                          for s in runs if _context(s) == c))
-    return [max((s for s in by_model[m] if _context(s) == newest), key=lambda s: s.meta.get("created") or 0)
-            for m in models]
+    newest = max(shared, key=lambda c: max(_created(s) for runs in by_model.values() for s in runs if _context(s) == c))
+    return [max((s for s in by_model[m] if _context(s) == newest), key=_created) for m in models]
 
 
 def compare_runs(runs: list, *, n_boot: int, seed: int) -> list[dict[str, Any]]:
