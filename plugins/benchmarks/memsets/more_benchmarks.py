@@ -1,0 +1,110 @@
+"""`figrim-pls`, `sun-memorability-pls`, `things-memorability-pls`: the `lamem-pls` protocol unchanged (PCA from the
+same reference rule, PLS-25 fitted on train_k, Spearman on test_k, mean ± sd over splits, ``select=test|val``), as
+`memcat-pls` runs it, on FIGRIM's and THINGS memorability's seeded splits and SUN memorability's 25 official ones.
+The readers are :mod:`.figrim`, :mod:`.sun` and :mod:`.things`; their options are declared arguments here. A run's
+data fingerprint is its parts' names and scores and its images' bytes (as every `lamem-pls` run's); targets a
+reader leaves out for want of a score are counted in ``meta.unscored``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from memscore.arguments import Arg
+from memscore.benchmark import RunOptions
+from memscore.errors import OptionError
+from memscore.layerwise import Context
+from memscore.stimuli import Stimuli
+from memscore_plugins.benchmarks.lamem.benchmark import LamemPLS, splits_arg
+
+from .figrim import COUNTS, FIGRIM_SCORES
+from .sun import SUN_SPLITS
+
+
+def _pls_arguments(name: str, n: int) -> tuple[Arg, ...]:
+    """`lamem-pls`'s arguments, with ``splits`` numbered as data set ``name`` numbers them (1..n)."""
+    return (splits_arg(f"{name} splits to average over", name=name, n=n),
+            *(a for a in LamemPLS.arguments if a.name != "splits"))
+
+
+class _Unscored(LamemPLS):
+    """Reports how many targets the reader left out for want of a score (``meta.unscored``)."""
+
+    def prepare(self, loaded, stimuli: Stimuli, context: Context, options: RunOptions) -> Context:
+        context = super().prepare(loaded, stimuli, context, options)
+        context.extra["unscored"] = len(getattr(loaded[0], "unscored", ()))
+        return context
+
+    def summary(self, best: dict[str, Any], context: Context) -> dict[str, Any]:
+        out = super().summary(best, context)
+        out["meta"]["unscored"] = context.unscored
+        return out
+
+
+class FigrimPLS(_Unscored):
+    identifier = "figrim-pls"
+    data_sets = ("figrim",)
+    version = "1"
+    arguments = (
+        *_pls_arguments("FIGRIM", 5),
+        Arg("score", str, "HR", "FIGRIM's score: HR, FAR, ACC, DPRIME, MI (the authors' five) or CR (HR - FAR)",
+            choices=FIGRIM_SCORES, keyed="changed"),
+        Arg("experiment", str, "amt1", "the struct field with the counts: amt1 (within category) or amt2 (across)",
+            keyed="changed"),
+        Arg("scores_file", str, "image_data_targets.mat", "the .mat file in the data folder", keyed="changed"),
+        Arg("variable", str, None, "the struct array's variable (default: the file's stem)", keyed="changed"),
+        Arg("images", str, "Targets", "the image folder in the data folder (<category>/<filename> inside)",
+            keyed="changed"),
+        Arg("filename_field", str, "filename", "the struct field with the image's file name", keyed="changed"),
+        Arg("category_field", str, "category", "the struct field with the image's category", keyed="changed"),
+    )
+
+    def open_data(self, options: RunOptions):
+        from .figrim import Figrim
+
+        return Figrim(options.data_root, self.score, self.experiment, scores_file=self.scores_file,
+                      variable=self.variable, images=self.images, filename_field=self.filename_field,
+                      category_field=self.category_field, count_fields=COUNTS)
+
+
+class ThingsPLS(_Unscored):
+    identifier = "things-memorability-pls"
+    data_sets = ("things-memorability",)
+    version = "1"
+    arguments = (
+        *_pls_arguments("THINGS memorability", 5),
+        Arg("score", str, "cr", "the table's score column (cr: corrected recognition, the paper's)", keyed="changed"),
+        Arg("table", str, "THINGS_Memorability_Scores.csv", "the score table in the data folder", keyed="changed"),
+        Arg("images", str, "object_images", "the THINGS image folder in the data folder", keyed="changed"),
+        Arg("prefix", str, "images/", "the prefix of the table's file_path that the image folder replaces",
+            keyed="changed"),
+    )
+
+    def open_data(self, options: RunOptions):
+        from .things import ThingsMemorability
+
+        return ThingsMemorability(options.data_root, self.score, table=self.table, images=self.images,
+                                  prefix=self.prefix)
+
+
+class SunPLS(LamemPLS):
+    identifier = "sun-memorability-pls"
+    data_sets = ("sun-memorability",)
+    version = "1"
+    arguments = _pls_arguments("SUN memorability", SUN_SPLITS)
+
+    def open_data(self, options: RunOptions):
+        from .sun import SunMemorability
+
+        return SunMemorability(options.data_root)
+
+    def load(self, options: RunOptions):
+        if self.select == "val":  # AMNet's copy has no val_k.txt: say so, not "val_1.txt is missing"
+            data = self.open_data(options)
+            data._require_root()
+            lacking = [k for k in self.splits if not data.has_val([k])]
+            if lacking:
+                raise OptionError(f"{self.identifier} select=val: this copy of SUN memorability has no val_k.txt for "
+                                  f"{len(lacking)} of the {len(self.splits)} splits (first: "
+                                  f"{data.split_path('val', lacking[0])}; "
+                                  f"AMNet's copy has train and test only); use select=test")
+        return super().load(options)
