@@ -4,7 +4,9 @@ Each layer's output is flattened and, when it has more than ``n_components`` uni
 the spot onto its PCA basis (fitted once on a fixed reference image set, the Brain-Score
 convention), then written into a preallocated, memory-mapped per-layer array. Memory is bounded by
 batch x largest layer plus the PCA bases of the layers in flight, never by stimuli x raw layer size.
-On CPU the bases are memory-mapped from their files (the page cache holds them; nothing is copied).
+On CPU the bases are memory-mapped from their files (the page cache holds them; nothing is copied); on an
+accelerator they are fitted on the device for the pass and never written (``pca_bases="auto"``; bf16 under
+``--bf16``), unless ``pca_bases="disk"``.
 When the bases of all layers do not fit the memory budget, layers are processed in groups, each with
 its own pass that stops the forward as soon as the group's last layer has run.
 
@@ -35,6 +37,7 @@ from .notice import notice
 from .pca import StoredPCA, fit_pca_from  # noqa: F401 - fit_pca_from: part of the engine's API
 from .model import Model
 from .stimuli import Stimuli
+from .weights import model_fingerprint  # noqa: F401 - (imported from here by callers: part of the engine's API)
 
 CACHE_VERSION = "2"  # 2: stimuli keyed by content; files checked against their recorded shape/checksum
 
@@ -211,13 +214,16 @@ class Extractor:
             yield {name: fit_pca_from(bufs.pop(name), self.k) for name in group}
 
     def _refit(self, todo: Sequence[str], units: dict[str, int]) -> bool:
-        """Whether to fit the bases afresh per layer group instead of storing them (``pca_bases``):
-        "auto" refits when they would take more than 80 % of the cache disk's free space."""
+        """Whether to fit the bases afresh per layer group instead of storing them (``pca_bases``): "auto"
+        refits on an accelerator (the fit there costs less than writing and reading the bases back: they never
+        touch the disk) and on the CPU when they would take more than 80 % of the cache disk's free space."""
         if not self.k:
             return False
         folder = self.cache / "pca" / self._key(**self._reducer_key())  # (no reference set: a clear error)
         if self.pca_bases != "auto":
             return self.pca_bases == "refit"
+        if self.device.type != "cpu":
+            return True
         need = sum(units[n] * min(self.k, len(self.reference)) * 4 for n in self._reduced(todo, units))
         if not need or any(folder.glob("*.pt")):
             return False
@@ -245,6 +251,8 @@ class Extractor:
         for group in groups:
             t0 = time.perf_counter()
             fitted = next(fits)
+            if self.bf16:  # --bf16: the bases held in bf16 for the pass (they are never written)
+                fitted = {n: p.bf16() for n, p in fitted.items()}
             self.timings["pca_fit_s"] += time.perf_counter() - t0
             yield group, len(groups), fitted
             del fitted  # before the next group's fit allocates
@@ -483,17 +491,3 @@ class Extractor:
 def extract(model: Model, stimuli: Stimuli, layers: Sequence[str] | None = None, **kwargs) -> Activations:
     """Convenience wrapper: ``Extractor(model, **kwargs).extract(stimuli, layers)``."""
     return Extractor(model, **kwargs).extract(stimuli, layers)
-
-
-def model_fingerprint(model: Model) -> str:
-    """Hash of the model's parameters and buffers: random-init and fine-tuned weights key caches too."""
-    fp = model.meta.get("_fingerprint")
-    if fp is None:
-        h = hashlib.sha1()
-        for name, t in model.module.state_dict().items():
-            h.update(name.encode())
-            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
-                     if t.numel() else b"")
-        fp = model.meta["_fingerprint"] = h.hexdigest()[:16]
-    return fp
-

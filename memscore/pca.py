@@ -21,10 +21,16 @@ class LayerPCA:
         return LayerPCA(self.mean.to(device), self.basis.to(device), self.explained_variance)
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
-        # x @ B - mean @ B: no centred copy of the (batch x units) activations
+        # x @ B - mean @ B: no centred copy of the (batch x units) activations; a bf16 basis (``bf16()``)
+        # multiplies in bf16 and hands on float32 scores
         if self._offset is None:
-            self._offset = self.mean @ self.basis
-        return torch.addmm(self._offset, x.float(), self.basis, beta=-1)
+            self._offset = (self.mean.float() @ self.basis.float()).to(self.basis.dtype)
+        return torch.addmm(self._offset, x.to(self.basis.dtype), self.basis, beta=-1).float()
+
+    def bf16(self) -> "LayerPCA":
+        """The basis in bfloat16 (half the device memory; the mean stays float32): kept on the device under
+        ``--bf16`` when the bases are fitted for the pass and never written."""
+        return LayerPCA(self.mean, self.basis.to(torch.bfloat16), self.explained_variance)
 
     @property
     def k(self) -> int:

@@ -1,4 +1,5 @@
-"""Loading local checkpoints safely (``weights_only``) with one-line errors."""
+"""Weights: loading local checkpoints safely (``weights_only``) with one-line errors, and a model's weights
+identity by content (:func:`model_fingerprint`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -147,3 +148,21 @@ def load_model_checkpoint(model, path: Path, *, what: str = "model") -> None:
         except (KeyError, TypeError, ValueError):
             raise MemscoreError(f"--weights {path}: its 'preprocessing' entry is incomplete (crop_size, "
                                 f"resize_size, interpolation, mean, std)") from None
+
+
+def model_fingerprint(model) -> str:
+    """Hash of the model's parameters and buffers: random-init and fine-tuned weights key caches too."""
+    import hashlib
+
+    import torch
+
+    fp = model.meta.get("_fingerprint")
+    if fp is None:
+        h = hashlib.sha1()
+        for name, t in model.module.state_dict().items():
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+                     if t.numel() else b"")
+        fp = model.meta["_fingerprint"] = h.hexdigest()[:16]
+    return fp
+

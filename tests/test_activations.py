@@ -188,6 +188,42 @@ def test_bf16_runs_key_their_own_cache_and_stay_close(model, images, tmp_path):
         assert np.median(cos) > 0.9, name  # same components up to bf16 rounding (signs may flip)
 
 
+def test_bf16_refit_bases_are_held_in_bf16_and_stay_close_to_the_stored_bases(model, images, tmp_path):
+    """--bf16 with bases fitted for the pass (the accelerator's default): the bases are kept in bf16 (half the
+    device memory), never written; the projections stay within bf16 rounding of the fp32 bases' under the same
+    bf16 forward."""
+    from memscore.pca import fit_pca_from
+
+    kw = dict(n_components=10, reference=images.subset(range(20)), batch_size=16, image_size=SIZE,
+              progress=False, device="cpu", bf16=True)
+    layers = ["layer1.0.conv1", "layer4", "fc"]
+    disk = Extractor(model, cache_dir=tmp_path / "a", pca_bases="disk", **kw).extract(images, layers)
+    refit = Extractor(model, cache_dir=tmp_path / "b", pca_bases="refit", **kw)
+    got = refit.extract(images, layers)
+    assert not (tmp_path / "b" / "pca").exists()
+    for name in layers:
+        a, b = np.asarray(disk[name]), np.asarray(got[name])
+        assert b.dtype == np.float32 and a.shape == b.shape
+        assert np.abs(a - b).max() <= 0.02 * np.abs(a).max(), name
+    pca = fit_pca_from(torch.randn(30, 50), 5)
+    x = torch.randn(4, 50)
+    assert pca.bf16().basis.dtype == torch.bfloat16 and pca.bf16().project(x).dtype == torch.float32
+    torch.testing.assert_close(pca.bf16().project(x), pca.project(x), rtol=0.02, atol=0.05)
+
+
+def test_auto_keeps_the_bases_off_the_disk_on_an_accelerator(model, images, tmp_path):
+    """On a GPU "auto" fits the bases per pass on the device (never written); on the CPU it stores them."""
+    kw = dict(n_components=10, reference=images.subset(range(20)), batch_size=16, image_size=SIZE, progress=False)
+    layers = model.layers(image_size=SIZE)
+    units = {li.name: li.units for li in model.layer_info(SIZE)}
+    ex = Extractor(model, cache_dir=tmp_path, device="cpu", **kw)
+    assert not ex._refit(layers, units)
+    ex.device = torch.device("cuda")  # the policy only (no GPU here): nothing runs on it
+    assert ex._refit(layers, units)
+    ex.pca_bases = "disk"
+    assert not ex._refit(layers, units)
+
+
 def test_cgroup_memory_limit_of_a_job_or_container(tmp_path, monkeypatch):
     """A SLURM job or container limit caps the budgets: /proc/meminfo shows the whole machine."""
     import memscore.memory as mem
