@@ -310,7 +310,8 @@ class LayerBenchmark(Benchmark):
             from .stats import LEVEL, N_BOOT, bootstrap_ci
 
             ci = bootstrap_ci(reported, seed=options.seed)
-            meta["bootstrap"] = {"n_boot": N_BOOT, "seed": options.seed, "level": LEVEL, "over": "test items"}
+            meta.setdefault("bootstrap", {"n_boot": N_BOOT, "seed": options.seed, "level": LEVEL,
+                                          "over": "test items"})
         return Score(model=model.identifier, benchmark=self.identifier, benchmark_version=str(self.version),
                      value=out.get("value", best["value"]), error=out.get("error", best.get("error")),
                      ceiling=out.get("ceiling"), raw=out.get("raw", best.get("raw", best["value"])),

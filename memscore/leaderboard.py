@@ -111,8 +111,11 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
     ``benchmarks``/``models`` are names (``tag:T`` for registered ones); ``tag`` keeps models with that
     registry tag. Smoke runs (``--limit``) are left out unless ``include_smoke``, and counted in the notes.
     """
+    from .store import ResultStore
+
     notes: list[str] = []
     disagreements: list[dict] = []
+    store = ResultStore() if store is None else store
     runs = gather(store, bundles, notes, disagreements)
     notes += _disagreement_lines(disagreements)
     if benchmarks:
@@ -191,7 +194,7 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
             if s.meta.get("region") or s.meta.get("commitment"):
                 row["committed"][col] = layer
     _model_facts(rows.values())
-    _mark_ties(rows, cells, [names[c] for c in cols], notes)
+    _mark_ties(rows, cells, [names[c] for c in cols], notes, None if store is False else store)
     saw = sum(bool(sc.get("saw_test")) for r in rows.values() for sc in r["scores"].values())
     if saw:
         notes.append(f"† marks {saw} score(s) of a model trained on some of the benchmark's test images (a model "
@@ -324,10 +327,10 @@ def _figures(runs: list[Score], benches: list[dict], notes: list[str], include_s
 
 
 def _mark_ties(rows: dict[str, dict], cells: dict[tuple[str, str], Score], columns: list[str],
-               notes: list[str]) -> None:
+               notes: list[str], store=None) -> None:
     """Per column, its best cell (``best``) and the cells a paired bootstrap on the same test items cannot tell
     from it (``tied``: p ≥ 0.05); cells without per-item outputs are neither."""
-    from .items import Items
+    from .items import Items, is_stub
     from .stats import tied_with_best
 
     marked = 0
@@ -336,8 +339,9 @@ def _mark_ties(rows: dict[str, dict], cells: dict[tuple[str, str], Score], colum
         for rid, row in rows.items():
             s = cells.get((rid, col))
             if s is not None and s.items and _finite(s.value) is not None:
-                try:
-                    have.append((rid, s, Items.from_dict(s.items)))
+                try:  # a local neural run's items are in its run file (its index row keeps a stub)
+                    have.append((rid, s, store.items_of(s) if store is not None and is_stub(s.items)
+                                 else Items.from_dict(s.items)))
                 except MemscoreError:
                     continue
         if len(have) < 2:

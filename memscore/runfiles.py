@@ -199,6 +199,26 @@ class RunFiles:
                 score.meta["created"] = path.stat().st_mtime
             yield path, score
 
+    def _load(self, path: Path) -> Score | None:
+        """The run in ``path``, read again through the checks (None when it no longer passes them)."""
+        return next((s for _, s in self._run_files([path], lambda p, why: None)), None)
+
+    def items_of(self, score: Score):
+        """A run's per-item outputs (:class:`memscore.items.Items`, None when it kept none): from the run itself,
+        or, where an index kept only their stub, from its run file, read through the integrity checks."""
+        from .errors import DataError
+        from .items import Items, is_stub
+
+        where = f"the run of {score.model} on {score.benchmark}"
+        d = score.items
+        if is_stub(d):
+            full = self._load(self._json_path(score))
+            if full is None or full.meta.get("run_id") != score.meta.get("run_id") or is_stub(full.items):
+                raise DataError(f"{where}: its per-item outputs are in its run file, which is missing or fails its "
+                                f"integrity check; rescore it with --force")
+            d = full.items
+        return Items.from_dict(d, where=where) if d else None
+
     @staticmethod
     def _json_files(folders: list[Path]) -> Iterator[Path]:
         """The ``.json`` files under each folder; a path that is a file is taken as it is."""
@@ -233,10 +253,6 @@ class RunFileStore(RunFiles):
         key, created = score.meta["key"], float(score.meta.get("created") or 0)
         if key not in self._index or self._index[key][0] <= created:
             self._index[key] = (created, path)
-
-    def _load(self, path: Path) -> Score | None:
-        """The run in ``path``, read again through the checks (None when it no longer passes them)."""
-        return next((s for _, s in self._run_files([path], lambda p, why: None)), None)
 
     def get(self, key: str) -> Score | None:
         self._refresh()

@@ -4,7 +4,9 @@ correlations that share their target.
 
 The bootstrap resamples each group's test items with replacement (groups — LaMem's splits — stay apart, as
 the score keeps them apart), recomputes each group's correlation and the mean over groups, ``n_boot`` times.
-Indices are drawn group by group, ``rng.integers(0, n, size=(n_boot, n))`` from ``numpy.random.default_rng(seed)``;
+A neural run's groups are folds of stimuli x sites (``median-pearson``): its stimuli are resampled within each
+fold, sites kept whole. Indices are drawn group by group, ``rng.integers(0, n, size=(n_boot, n))`` from
+``numpy.random.default_rng(seed)`` (groups that scored the very same items share one draw);
 a paired comparison draws them once and applies them to both models. Row-wise correlations of many resamples
 are computed here in one vectorised pass (scipy's ``spearmanr`` on 2-D input forms the full correlation
 matrix between rows instead); the tests hold them equal to scipy's per resample.
@@ -56,16 +58,32 @@ def _draws(items: Items, n_boot: int, seed: int) -> list[np.ndarray]:
     return out
 
 
+def _column_medians(p: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Per resample (first axis), Pearson r of each column over the items (second axis), median over columns
+    (columns without a correlation, e.g. constant in a resample, left out)."""
+    import warnings
+
+    p = p - p.mean(1, keepdims=True)
+    t = t - t.mean(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN resample: its median is NaN
+        return np.nanmedian((p * t).sum(1) / np.sqrt((p * p).sum(1) * (t * t).sum(1)), axis=1)
+
+
 def _replicates(items: Items, draws: list[np.ndarray], block: int = 200) -> np.ndarray:
-    """The score of each bootstrap resample (mean over groups of the group's correlation)."""
+    """The score of each bootstrap resample: the mean over groups of the group's correlation (one target per
+    item), or of its median over columns of Pearson r (``median-pearson``, then ``r² / ceiling``)."""
     kind = items.statistic.split("-", 1)[1]
     n_boot = draws[0].shape[0] if draws else 0
     out = np.zeros(n_boot)
     for g, idx in zip(items.groups, draws):
-        for s in range(0, n_boot, block):  # blocks bound memory: n_boot x n ranks at once is large for LaMem
-            i = idx[s:s + block]
-            out[s:s + block] += rows(g.prediction[i], g.target[i], kind)
-    return out / max(len(items.groups), 1)
+        step = block if g.columns is None else max(1, min(block, 2**24 // max(1, idx.shape[1] * g.columns)))
+        for s in range(0, n_boot, step):  # blocks bound memory: n_boot x n ranks at once is large for LaMem
+            i = idx[s:s + step]
+            out[s:s + step] += rows(g.prediction[i], g.target[i], kind) if g.columns is None else \
+                _column_medians(g.prediction[i], g.target[i])
+    out /= max(len(items.groups), 1)
+    return out * out / items.ceiling if items.ceiling else out
 
 
 def _interval(reps: np.ndarray, level: float) -> list[float]:
@@ -118,6 +136,8 @@ def compare(a: Items, b: Items, *, delta: float | None = None, n_boot: int = N_B
     kind = a.statistic.split("-", 1)[1]
     tests = []
     for ga, gb in zip(a.groups, b.groups):
+        if ga.columns is not None:  # many targets per item: Williams' test is for one correlation each
+            continue
         r_a, r_b = correlation(ga.prediction, ga.target, kind), correlation(gb.prediction, gb.target, kind)
         r_ab = correlation(ga.prediction, gb.prediction, kind)
         t, df, pw = williams(r_a, r_b, r_ab, len(ga.ids))
@@ -172,31 +192,3 @@ def rho_inference(x: Sequence[float], y: Sequence[float], *, n_boot: int = N_BOO
     perm = rows(np.broadcast_to(x, (n_perm, n)), np.array([rng.permutation(y) for _ in range(n_perm)]))
     p = (1 + np.sum(np.abs(perm[np.isfinite(perm)]) >= abs(rho) - 1e-12)) / (1 + n_perm)
     return {"ci": _interval(boot, level), "p_perm": float(p), "n_boot": n_boot, "n_perm": n_perm}
-
-
-def site_bootstrap(groups: Sequence[tuple[np.ndarray, np.ndarray]], *, n_boot: int = N_BOOT, seed: int = 0,
-                   level: float = LEVEL, transform=None, block: int = 50) -> list[float]:
-    """The percentile bootstrap interval of a neural predictivity: per group (fold) the test stimuli resampled
-    with replacement, Pearson r per site (column) between prediction and response, median over sites, mean
-    over groups; ``transform`` maps each replicate (the ceiling normalisation, ``r -> r²/c``)."""
-    rng = np.random.default_rng(seed)
-    reps = np.zeros(n_boot)
-    for pred, target in groups:
-        pred, target = np.asarray(pred, dtype=np.float64), np.asarray(target, dtype=np.float64)
-        n = len(pred)
-        idx = rng.integers(0, n, size=(n_boot, n))
-        for s in range(0, n_boot, block):
-            p, t = pred[idx[s:s + block]], target[idx[s:s + block]]  # (b, n, sites)
-            p = p - p.mean(1, keepdims=True)
-            t = t - t.mean(1, keepdims=True)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                r = (p * t).sum(1) / np.sqrt((p * p).sum(1) * (t * t).sum(1))
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                reps[s:s + block] += np.nanmedian(r, axis=1)
-    reps /= max(len(groups), 1)
-    if transform is not None:
-        reps = np.array([transform(v) for v in reps])
-    return _interval(reps, level)

@@ -313,7 +313,7 @@ class ResultStore(RunFiles):
             (meta["run_id"], meta["key"], score.model, str(meta.get("weights", "")), score.benchmark,
              score.benchmark_version, json.dumps(meta.get("config", {}), sort_keys=True, default=str),
              score.value, score.error, score.ceiling, score.raw, meta["created"],
-             1 if current else 0, score.to_json()),
+             1 if current else 0, _index_json(score)),
         )
         con.executemany(
             "INSERT INTO layers VALUES (?,?,?,?,?)",
@@ -478,3 +478,14 @@ def open_store(root: Path | str | None = None) -> ResultStore:
             _FILE_STORES[folder] = RunFileStore(folder)
         return _FILE_STORES[folder]
     raise StoreError(f"{STORE_ENV}={mode!r}: use 'files' (run files only) or leave it unset")
+
+
+def _index_json(score: Score) -> str:
+    """The run as its index row keeps it: the run file's JSON, large per-item outputs left in the file
+    (:func:`memscore.items.index_form`; :meth:`RunFiles.items_of` reads them back, checked)."""
+    from .items import index_form
+
+    d = score.to_dict()
+    if d.get("items") is not None:
+        d["items"] = index_form(d["items"])
+    return json.dumps(d)

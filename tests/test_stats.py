@@ -192,20 +192,32 @@ def test_figure_rho_inference_equals_a_direct_loop():
     assert got["ci"][0] < rho < got["ci"][1] and got["p_perm"] < 0.01
 
 
-def test_site_bootstrap_equals_a_direct_loop():
-    from memscore.stats import site_bootstrap
+def test_neural_items_bootstrap_equals_a_direct_loop_and_round_trip():
+    """A neural run's items (folds of stimuli x sites, median-pearson, r²/ceiling): the point is the run's value,
+    the CI a direct scipy loop's (each fold's stimuli resampled, sites kept whole), packed as float32 round trip,
+    A vs A compares to 0 and the index keeps a stub."""
+    from memscore.items import index_form, is_stub
 
     rng = np.random.default_rng(12)
     groups = []
-    for n in (30, 31):
+    for k, n in enumerate((30, 31)):
         t = rng.normal(size=(n, 5))
-        groups.append((t + rng.normal(size=(n, 5)), t))
-    got = site_bootstrap(groups, n_boot=120, seed=3, transform=lambda r: r * r / 0.8)
+        groups.append((k, [f"s{k}_{i}" for i in range(n)], t + rng.normal(size=(n, 5)), t))
+    items = items_of(groups, layer="l", statistic="median-pearson", ceiling=0.8)
+    got = bootstrap_ci(items, n_boot=120, seed=3)
+    held = [(g.prediction, g.target) for g in items.groups]  # float32-held values (what the run file keeps)
+    point = np.mean([np.median([sps.pearsonr(p[:, j], t[:, j])[0] for j in range(5)]) for p, t in held]) ** 2 / 0.8
+    assert items.point() == pytest.approx(point, abs=1e-12)
     r = np.random.default_rng(3)
-    draws = [r.integers(0, len(p), size=(120, len(p))) for p, _ in groups]
+    draws = [r.integers(0, len(p), size=(120, len(p))) for p, _ in held]
     reps = []
     for b in range(120):
         per_fold = [np.median([sps.pearsonr(p[i[b], j], t[i[b], j])[0] for j in range(5)])
-                    for (p, t), i in zip(groups, draws)]
+                    for (p, t), i in zip(held, draws)]
         reps.append(np.mean(per_fold) ** 2 / 0.8)
     np.testing.assert_allclose(got, np.quantile(reps, [0.025, 0.975]), rtol=0, atol=1e-12)
+    back = Items.from_dict(json.loads(json.dumps(items.to_dict())))
+    assert back.aligned(items) and back.ceiling == 0.8 and bootstrap_ci(back, n_boot=120, seed=3) == got
+    same = compare(items, back, n_boot=200)
+    assert same.delta == 0 and same.p == 1 and same.williams == []
+    assert is_stub(index_form(items.to_dict())) and not is_stub(index_form(items_of(_groups(1, 1.0), layer="l").to_dict()))

@@ -51,8 +51,9 @@ def pick_runs(store, models: list[str], benchmark: str, weights: str | None = No
     return [max((s for s in by_model[m] if _context(s) == newest), key=_created) for m in models]
 
 
-def compare_runs(runs: list, *, n_boot: int, seed: int) -> list[dict[str, Any]]:
-    """Every pair (i < j) of ``runs`` compared (for two runs: one row)."""
+def compare_runs(runs: list, *, n_boot: int, seed: int, store=None) -> list[dict[str, Any]]:
+    """Every pair (i < j) of ``runs`` compared (for two runs: one row); ``store`` reads the per-item outputs its
+    index keeps in the run files (a neural run's)."""
     from ..items import Items
     from ..stats import compare
 
@@ -62,7 +63,8 @@ def compare_runs(runs: list, *, n_boot: int, seed: int) -> list[dict[str, Any]]:
             raise MemscoreError(f"the run of {s.model} on {s.benchmark} has no per-item outputs (stored before "
                                 f"memscore kept them, or its benchmark keeps none); rescore it with "
                                 f"`memscore score -m {s.model} -b {s.benchmark} --force` and its options")
-        items.append(Items.from_dict(s.items, where=f"the run of {s.model} on {s.benchmark}"))
+        items.append(store.items_of(s) if store is not None else
+                     Items.from_dict(s.items, where=f"the run of {s.model} on {s.benchmark}"))
     rows = []
     for i in range(len(runs)):
         for j in range(i + 1, len(runs)):
@@ -94,7 +96,8 @@ def compare_command(models, benchmark, model_list, weights, n_boot, seed, fmt):
     names = list(models) + [m.strip() for m in (model_list or "").split(",") if m.strip()]
     if len(names) < 2:
         raise click.UsageError("give two models (memscore compare A B -b X) or --models A,B,C")
-    rows = compare_runs(pick_runs(ResultStore(), names, benchmark, weights), n_boot=n_boot, seed=seed)
+    store = ResultStore()
+    rows = compare_runs(pick_runs(store, names, benchmark, weights), n_boot=n_boot, seed=seed, store=store)
     if fmt == "json":
         click.echo(json.dumps(rows[0] if len(rows) == 1 else rows, indent=1))
         return

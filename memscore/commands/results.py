@@ -21,12 +21,14 @@ def results(model, benchmark, history, fmt, with_items):
     """List stored scores, each with its bootstrap CI (`memscore compare` tells two apart)."""
     from ..store import ResultStore
 
-    scores = ResultStore().query(model, benchmark, all_versions=history)
+    store = ResultStore()
+    scores = store.query(model, benchmark, all_versions=history)
     if fmt == "json":
         docs = [s.to_dict() for s in scores]
-        if not with_items:
-            for d in docs:
-                d.pop("items", None)
+        for s, d in zip(scores, docs):
+            d.pop("items", None)
+            if with_items and s.items:  # a neural run's are read from its run file (the index keeps a stub)
+                d["items"] = store.items_of(s).to_dict()
         click.echo(json.dumps(docs, indent=1))
         return
 

@@ -257,7 +257,7 @@ class NeuralBenchmark(LayerBenchmark):
         context.extra.update(
             idx=idx, cv=cv, folds=[Fold(tr, te) for tr, te in cv], ceil=ceil, data=data,
             Y=data.responses[:, ~bad_sites][idx], sites=[s for s, b in zip(data.site_ids, bad_sites) if not b],
-            bad_sites=bad_sites, seed=options.seed,
+            bad_sites=bad_sites, seed=options.seed, ids=[stimuli.ids[i] for i in idx],
             metric=load_metric_for(self.metric, device=context.device) if self.metric in SIMILARITIES else
             load_metric_for("reverse" if self.metric == "reverse" else "neural-pls", regression=self.regression_metric,
                             n_components=self.n_components, device=context.device))
@@ -295,18 +295,17 @@ class NeuralBenchmark(LayerBenchmark):
         data, ceil = context.data, context.ceil
         layer, preds = context.extra.get("best_predictions") or (None, None)
         preds = preds if layer == best["layer"] else None
-        ci = None
-        if preds is not None:  # bootstrap over each fold's test stimuli (sites kept whole), ceiled as the value
-            from memscore.stats import site_bootstrap
+        if preds is not None:  # per-item outputs: each fold's test stimuli x sites (units for reverse), float32;
+            from memscore.items import items_of  # the run's CI resamples each fold's stimuli, sites kept whole
 
-            c = ceil.value if ceil else None
             truth = (context.extra["best_truth"] if self.metric == "reverse"  # reverse predicts the units
                      else [context.Y[f.test] for f in context.folds])
-            ci = site_bootstrap(list(zip(preds, truth)), seed=context.seed,
-                                transform=(lambda r: r * r / c) if c else None)
+            context.kept[best["layer"]]["_items"] = items_of(
+                [(k, [context.ids[i] for i in f.test], p, t) for k, (f, p, t) in enumerate(zip(context.folds, preds,
+                                                                                              truth))],
+                layer=best["layer"], statistic="median-pearson", ceiling=ceil.value if ceil else None)
         return {
             "value": best["value"], "error": best["error"], "ceiling": ceil.value if ceil else None, "raw": best["raw"],
-            "ci": ci,
             "splits": [{"split": i, "value": float(v), "n_train": len(tr), "n_test": len(te)}
                        for i, (v, (tr, te)) in enumerate(zip(res.split_values, context.cv))],
             "meta": {
@@ -315,7 +314,7 @@ class NeuralBenchmark(LayerBenchmark):
                 **({"bootstrap": {"n_boot": 1000, "seed": context.seed, "level": 0.95,
                                   "over": "each fold's test stimuli ({} kept whole), ceiled as the value".format(
                                       "units" if self.metric == "reverse" else "sites")}}
-                   if ci else {}),
+                   if preds is not None else {}),
                 "normalisation": ((f"{self.metric} / its split-half {self.metric} (repetition halves)"
                                    if self.metric in SIMILARITIES else
                                    "r^2 / predictor-consistency ceiling (brainscore_vision reverse_pls: "

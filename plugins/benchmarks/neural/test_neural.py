@@ -410,11 +410,31 @@ def test_several_metrics_store_one_run_each_from_one_activation_pass(neural):
         assert "metric" in r.meta["config"]["benchmark_args"] and r.meta["layer"] in SCORED
 
 
-def test_the_committed_layer_carries_a_bootstrap_ci(neural):
-    """neural-it's reported value comes with a bootstrap CI over each fold's test stimuli, ceiled as the value
-    (memscore.stats.site_bootstrap, held equal to a plain loop in tests/test_stats.py)."""
-    from memscore.api import score
+def test_the_committed_layer_keeps_its_items_and_a_bootstrap_ci(neural):
+    """neural-it keeps the committed layer's per-item outputs (each fold's test stimuli x sites): they give the
+    reported value, its bootstrap CI over each fold's test stimuli (memscore.stats, held equal to a plain loop in
+    tests/test_stats.py), and `memscore compare` of a run with itself; the store's index keeps a stub and reads
+    them back from the run file."""
+    from click.testing import CliRunner
 
-    s = score(MODEL, "neural-it", weights="none", progress=False, device="cpu", store=False,
-              benchmark_args={**_bargs(neural), "folds": 3, "layers": "layer4.1+avgpool"})
+    from memscore.api import score
+    from memscore.cli import main
+    from memscore.items import is_stub
+    from memscore.store import ResultStore
+
+    args = {**_bargs(neural), "folds": 3, "layers": "layer4.1+avgpool"}
+    s = score(MODEL, "neural-it", weights="none", progress=False, device="cpu", benchmark_args=args)
     assert s.ci[0] <= s.value <= s.ci[1] and s.ci[1] > s.ci[0] and s.meta["bootstrap"]["seed"] == 0
+    store = ResultStore()
+    stored = store.query(MODEL, "neural-it")[0]
+    assert is_stub(stored.items) and not is_stub(s.items)
+    items = store.items_of(stored)
+    assert items.statistic == "median-pearson" and items.layer == s.meta["layer"] and items.ceiling == s.ceiling
+    assert [len(g.ids) for g in items.groups] == [sp["n_test"] for sp in s.splits]  # each fold's test stimuli
+    assert all(g.prediction.shape == (len(g.ids), s.meta["n_sites"]) for g in items.groups)
+    assert items.point() == pytest.approx(s.value, rel=1e-4)  # float32-held predictions
+    r = CliRunner().invoke(main, ["compare", MODEL, MODEL, "-b", "neural-it", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.stdout)
+    row = row[0] if isinstance(row, list) else row
+    assert row["delta"] == 0 and row["p"] == 1
