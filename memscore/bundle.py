@@ -175,10 +175,11 @@ class Bundle:
 
 
 #: what a bundle may make this process read: the manifest, each run file (unless the manifest gives its size)
-#: and all members together. A zip's own size fields can lie, so members are streamed and counted.
+#: and all members together. A zip's own size fields can lie, so members are streamed and counted. A neural run
+#: file carries its per-item outputs (~6 MB for MajajHong2015 IT): a whole paper sweep (~250 neural runs) fits.
 MAX_MANIFEST = 16 << 20
 MAX_MEMBER = 64 << 20
-MAX_TOTAL = 512 << 20
+MAX_TOTAL = 4 << 30
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, path: Path, why: str,
