@@ -181,7 +181,7 @@ def agreement(region, metrics, models, memorability, out, no_plots, as_json, inc
 
 
 @analyze.command("transfer")
-@click.option("--target", default="memcat", show_default=True, help="the target set: memcat or memorability-csv")
+@click.option("--target", default="memcat", show_default=True, help="the target set: memcat, figrim, things-memorability or memorability-csv")
 @click.option("--models", "-m", multiple=True, help="only these models (repeat, or comma-separate)")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("memscore-analysis"),
               show_default=True, help="folder for the CSV, JSON and PNG files")

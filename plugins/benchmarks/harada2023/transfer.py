@@ -22,7 +22,9 @@ from memscore.store import ResultStore
 
 from .analysis import Stored, is_imagenet_run
 
-TARGETS = {"memcat": ("memcat-pls", "lamem-to-memcat"), "memorability-csv": ("memorability-csv-pls", "lamem-to-csv")}
+TARGETS = {"memcat": ("memcat-pls", "lamem-to-memcat"), "figrim": ("figrim-pls", "lamem-to-figrim"),
+           "things-memorability": ("things-memorability-pls", "lamem-to-things"),
+           "memorability-csv": ("memorability-csv-pls", "lamem-to-csv")}
 
 
 def analyze_transfer(store: ResultStore | None = None, *, out: Path | str = "memscore-analysis",

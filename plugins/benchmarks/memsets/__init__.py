@@ -48,6 +48,13 @@ def register_benchmarks(register):
     register("lamem-to-memcat", f"{_BENCH}:LamemToMemcat", version="1", tags=["memorability", "transfer", "memcat"],
              description="every layer: readout fitted on LaMem train_k, layer chosen on LaMem val_k, Spearman on "
                          "all of MemCat; mean over splits")
+    register("lamem-to-figrim", f"{_MORE}:LamemToFigrim", version="1", tags=["memorability", "transfer", "figrim"],
+             description="every layer: readout fitted on LaMem train_k, layer chosen on LaMem val_k, Spearman on "
+                         "all of FIGRIM's scored targets; mean over splits")
+    register("lamem-to-things", f"{_MORE}:LamemToThings", version="1",
+             tags=["memorability", "transfer", "things"],
+             description="every layer: readout fitted on LaMem train_k, layer chosen on LaMem val_k, Spearman on "
+                         "all of THINGS memorability's scored images; mean over splits")
     register("lamem-to-csv", f"{_BENCH}:LamemToCsv", version="1", tags=["memorability", "transfer"],
              description="every layer: readout fitted on LaMem train_k, layer chosen on LaMem val_k, Spearman on "
                          "your own CSV set; mean over splits")

@@ -1,6 +1,9 @@
 """`figrim-pls`, `sun-memorability-pls`, `things-memorability-pls`: the `lamem-pls` protocol unchanged (PCA from the
 same reference rule, PLS-25 fitted on train_k, Spearman on test_k, mean ± sd over splits, ``select=test|val``), as
-`memcat-pls` runs it, on FIGRIM's and THINGS memorability's seeded splits and SUN memorability's 25 official ones.
+`memcat-pls` runs it, on FIGRIM's and THINGS memorability's seeded splits and SUN memorability's 25 official ones;
+and `lamem-to-figrim`, `lamem-to-things`: `lamem-to-memcat`'s transfer (readout on LaMem train_k, layer on LaMem
+val_k) scored on every scored image of the target set. (SUN has no one score per image outside its splits'
+files, so no transfer to it here.)
 The readers are :mod:`.figrim`, :mod:`.sun` and :mod:`.things`; their options are declared arguments here. A run's
 data fingerprint is its parts' names and scores and its images' bytes (as every `lamem-pls` run's); targets a
 reader leaves out for want of a score are counted in ``meta.unscored``.
@@ -15,6 +18,8 @@ from memscore.errors import OptionError
 from memscore.layerwise import Context
 from memscore.stimuli import Stimuli
 from memscore_plugins.benchmarks.lamem.benchmark import LamemPLS, splits_arg
+
+from .benchmark import LamemTransfer
 
 from .figrim import COUNTS, FIGRIM_SCORES
 from .sun import SUN_SPLITS
@@ -40,12 +45,7 @@ class _Unscored(LamemPLS):
         return out
 
 
-class FigrimPLS(_Unscored):
-    identifier = "figrim-pls"
-    data_sets = ("figrim",)
-    version = "1"
-    arguments = (
-        *_pls_arguments("FIGRIM", 5),
+FIGRIM_ARGS = (
         Arg("score", str, "HR", "FIGRIM's score: HR, FAR, ACC, DPRIME, MI (the authors' five) or CR (HR - FAR)",
             choices=FIGRIM_SCORES, keyed="changed"),
         Arg("experiment", str, "amt1", "the struct field with the counts: amt1 (within category) or amt2 (across)",
@@ -56,34 +56,71 @@ class FigrimPLS(_Unscored):
             keyed="changed"),
         Arg("filename_field", str, "filename", "the struct field with the image's file name", keyed="changed"),
         Arg("category_field", str, "category", "the struct field with the image's category", keyed="changed"),
-    )
+)
+THINGS_ARGS = (
+        Arg("score", str, "cr", "the table's score column (cr: corrected recognition, the paper's)", keyed="changed"),
+        Arg("table", str, "THINGS_Memorability_Scores.csv", "the score table in the data folder", keyed="changed"),
+        Arg("images", str, "object_images", "the THINGS image folder in the data folder", keyed="changed"),
+        Arg("prefix", str, "images/", "the prefix of the table's file_path that the image folder replaces",
+            keyed="changed"),
+)
+
+
+def _figrim(b, root):
+    from .figrim import Figrim
+
+    return Figrim(root, b.score, b.experiment, scores_file=b.scores_file, variable=b.variable, images=b.images,
+                  filename_field=b.filename_field, category_field=b.category_field, count_fields=COUNTS)
+
+
+def _things(b, root):
+    from .things import ThingsMemorability
+
+    return ThingsMemorability(root, b.score, table=b.table, images=b.images, prefix=b.prefix)
+
+
+class FigrimPLS(_Unscored):
+    identifier = "figrim-pls"
+    data_sets = ("figrim",)
+    version = "1"
+    arguments = (*_pls_arguments("FIGRIM", 5), *FIGRIM_ARGS)
 
     def open_data(self, options: RunOptions):
-        from .figrim import Figrim
-
-        return Figrim(options.data_root, self.score, self.experiment, scores_file=self.scores_file,
-                      variable=self.variable, images=self.images, filename_field=self.filename_field,
-                      category_field=self.category_field, count_fields=COUNTS)
+        return _figrim(self, options.data_root)
 
 
 class ThingsPLS(_Unscored):
     identifier = "things-memorability-pls"
     data_sets = ("things-memorability",)
     version = "1"
-    arguments = (
-        *_pls_arguments("THINGS memorability", 5),
-        Arg("score", str, "cr", "the table's score column (cr: corrected recognition, the paper's)", keyed="changed"),
-        Arg("table", str, "THINGS_Memorability_Scores.csv", "the score table in the data folder", keyed="changed"),
-        Arg("images", str, "object_images", "the THINGS image folder in the data folder", keyed="changed"),
-        Arg("prefix", str, "images/", "the prefix of the table's file_path that the image folder replaces",
-            keyed="changed"),
-    )
+    arguments = (*_pls_arguments("THINGS memorability", 5), *THINGS_ARGS)
 
     def open_data(self, options: RunOptions):
-        from .things import ThingsMemorability
+        return _things(self, options.data_root)
 
-        return ThingsMemorability(options.data_root, self.score, table=self.table, images=self.images,
-                                  prefix=self.prefix)
+
+class LamemToFigrim(LamemTransfer):
+    """`lamem-to-memcat`'s protocol with FIGRIM's targets (every scored target image) as the other set."""
+
+    identifier = "lamem-to-figrim"
+    target = "figrim"
+    data_sets = ("lamem", "figrim")
+    arguments = (*LamemTransfer.arguments, *FIGRIM_ARGS)
+
+    def open_target(self, options: RunOptions):
+        return _figrim(self, options.root_for("figrim"))
+
+
+class LamemToThings(LamemTransfer):
+    """`lamem-to-memcat`'s protocol with THINGS memorability (every scored image) as the other set."""
+
+    identifier = "lamem-to-things"
+    target = "things-memorability"
+    data_sets = ("lamem", "things-memorability")
+    arguments = (*LamemTransfer.arguments, *THINGS_ARGS)
+
+    def open_target(self, options: RunOptions):
+        return _things(self, options.root_for("things-memorability"))
 
 
 class SunPLS(LamemPLS):

@@ -375,3 +375,24 @@ def test_things_memorability_pls_recovers_planted_signal_not_a_shuffled_copy(thi
     assert s.value > 0.5 and s.meta["unscored"] == 3 and len(s.splits) == 3, s.summary()
     shuffled = build_things(tmp_path / "shuffled", shuffled=True)
     assert score("things-memorability-pls", shuffled, splits="1,2,3", select="val").value < 0.3
+
+
+def test_lamem_to_figrim_and_to_things_transfer_with_the_layer_chosen_on_lamem(figrim, things, tmp_path):
+    """The transfer protocol with FIGRIM's and THINGS memorability's scored images as the target: planted LaMem
+    -> planted target recovers the signal with the layer chosen on LaMem's val split; the target's root is asked
+    for by name."""
+    from memscore_plugins.demo.synthetic import build_lamem
+
+    lamem = build_lamem(tmp_path / "lamem", 240, image_size=SIZE)
+    for bench, name, root, n in (("lamem-to-figrim", "figrim", figrim, 119),
+                                 ("lamem-to-things", "things-memorability", things, None)):
+        s = memscore.score("resnet18", bench, weights="none", data_root=[f"lamem={lamem}", f"{name}={root}"],
+                           progress=False, benchmark_args={**FAST, "splits": "1,2"}, store=False)
+        assert s.value > 0.4, s.summary()
+        best = next(r for r in s.layers if r["layer"] == s.meta["layer"])
+        assert best["val"] == max(r["val"] for r in s.layers) and s.meta["select"] == "lamem-val"
+        if n is not None:
+            assert s.meta["n_target"] == n  # FIGRIM's unscored target left out
+        with pytest.raises(MemscoreError, match=f"{name}=PATH"):
+            memscore.score("resnet18", bench, weights="none", progress=False, store=False, benchmark_args=FAST,
+                           data_root=[f"lamem={lamem}", f"{name}={tmp_path / 'nothere'}"])
