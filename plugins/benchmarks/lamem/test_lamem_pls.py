@@ -52,6 +52,9 @@ def test_planted_signal_is_recovered(lamem):
     assert s.value == pytest.approx(np.mean(best["splits"]))
     assert s.error == pytest.approx(np.std(best["splits"], ddof=1))
     assert [r["split"] for r in s.splits] == [1, 2, 3, 4, 5]
+    # LaMem's published human consistency is the ceiling; the value stays the raw rho (the paper's)
+    assert s.ceiling == 0.68 and s.raw == s.value and s.meta["normalised"] == pytest.approx(s.value / 0.68)
+    assert "Khosla" in s.meta["ceiling_source"]
     n_train, _, n_test = split_sizes(N_IMAGES)
     assert all(r["n_train"] == n_train and r["n_test"] == n_test for r in s.splits)
     # the reported layer's per-item outputs give its value, and the bootstrap CI holds it

@@ -40,6 +40,7 @@ def _csv(root, score=None):
 
 
 class MemcatPLS(LamemPLS):
+    human_consistency = None  # not given here: a published MemCat figure is to be added with its source
     identifier = "memcat-pls"
     data_sets = ("memcat",)
     version = "1"
@@ -50,6 +51,7 @@ class MemcatPLS(LamemPLS):
 
 
 class CsvPLS(LamemPLS):
+    human_consistency = None  # anyone's data: no published consistency
     identifier = "memorability-csv-pls"
     data_sets = ("memorability-csv",)
     version = "1"

@@ -34,6 +34,8 @@ def _pls_arguments(name: str, n: int) -> tuple[Arg, ...]:
 class _Unscored(LamemPLS):
     """Reports how many targets the reader left out for want of a score (``meta.unscored``)."""
 
+    human_consistency = None  # not given here: a published figure is to be added with its source
+
     def prepare(self, loaded, stimuli: Stimuli, context: Context, options: RunOptions) -> Context:
         context = super().prepare(loaded, stimuli, context, options)
         context.extra["unscored"] = len(getattr(loaded[0], "unscored", ()))
@@ -124,6 +126,8 @@ class LamemToThings(LamemTransfer):
 
 
 class SunPLS(LamemPLS):
+    human_consistency = (0.75, "Isola et al. 2011 (CVPR), SUN memorability: average rank correlation between two "
+                               "halves of the participants over 25 random splits")
     identifier = "sun-memorability-pls"
     data_sets = ("sun-memorability",)
     version = "1"

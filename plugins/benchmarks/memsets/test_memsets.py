@@ -81,6 +81,7 @@ def test_memcat_pls_recovers_planted_signal_and_not_a_shuffled_copy(memcat, tmp_
     s = score("memcat-pls", f"memcat={memcat}")
     assert s.value > 0.6 and s.ci[0] < s.value < s.ci[1], s.summary()
     assert s.meta["data"]["name"] == "memcat" and len(s.splits) == 5
+    assert s.ceiling is None and "normalised" not in s.meta  # no published MemCat consistency given here
     shuffled = build_memcat(tmp_path / "shuffled", 200, image_size=SIZE, shuffled=True)
     assert score("memcat-pls", f"memcat={shuffled}", select="val").value < 0.3
 
