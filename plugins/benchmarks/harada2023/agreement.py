@@ -1,6 +1,6 @@
 """`memscore analyze agreement`: does the paper's result survive every neural metric?
 
-Per region and for each neural metric stored (``metric=pls|ridgecv|rsa|cka|procrustes`` runs of neural-*):
+Per region and for each neural metric stored (``metric=pls|ridgecv|rsa|cka|procrustes|reverse`` runs of neural-*):
 
 * **Fig. 2 under that metric**: Spearman's rho over all layers between the layer's similarity (ceiled value)
   and its memorability accuracy (lamem-pls), with a seeded bootstrap CI over the layers and a permutation p
@@ -24,7 +24,7 @@ from memscore.store import ResultStore
 
 from .analysis import Stored, _fig2
 
-METRICS = ("pls", "ridgecv", "rsa", "cka", "procrustes")
+METRICS = ("pls", "ridgecv", "rsa", "cka", "procrustes", "reverse")
 
 
 def analyze_agreement(store: ResultStore | None = None, *, out: Path | str = "memscore-analysis",

@@ -149,7 +149,7 @@ def models_(models, out, value, memorability, paper, no_plots, as_json, include_
 @analyze.command("agreement")
 @click.option("--region", default="IT", show_default=True, type=click.Choice(["V1", "V2", "V4", "IT"],
                                                                              case_sensitive=False))
-@click.option("--metrics", default="pls,ridgecv,rsa,cka,procrustes", show_default=True,
+@click.option("--metrics", default="pls,ridgecv,rsa,cka,procrustes,reverse", show_default=True,
               help="the neural metrics to compare (those with stored runs are used)")
 @click.option("--models", "-m", multiple=True, help="only these models (repeat, or comma-separate)")
 @click.option("--memorability", default="lamem-pls", show_default=True, help="the memorability benchmark")
