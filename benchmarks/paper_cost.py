@@ -64,6 +64,9 @@ EFF_GEMM = 0.70              # large GEMMs (projection, fit), fraction of peak
 EFF_HBM = 0.70               # achievable fraction of HBM bandwidth
 H100_FREE_GIB = 79.0         # free memory after the CUDA context; memscore's budget is 0.6 x free
 GPU_DISK_GBS = 2.0           # NVMe read/write on the GPU node (bases, activation cache)
+# -- one H200 SXM 141GB: the same tensor-core peaks as the H100 SXM, more and faster memory -----------------
+H200_HBM_TBS = 4.8
+H200_FREE_GIB = 139.0
 DECODE_IMG_S = 1_360         # JPEG decode + resize per CPU core (docs/finetune.md, memscore loader)
 WORKERS = 8                  # --num-workers on the GPU node
 BATCH = 64                   # --batch-size (default)
@@ -315,6 +318,37 @@ def gpu_pass(m: dict, n: int, n_ref: int, bf16: bool = False) -> dict:
             "naive_s": naive, "bases_gb": bb / 1e9, "acts_gb": ab / 1e9, "decode_bound": n / decode > n * fwd_img}
 
 
+def device_pass(m: dict, n: int, n_ref: int, bf16: bool = False, gpu: str = "h200") -> dict:
+    """Seconds (estimate) of one benchmark pass with the accelerator's default policy (``pca_bases=auto`` on a GPU):
+    the bases are fitted on the device and never written (``Extractor._refit_plan``: a pass group's bases within
+    half of 0.6 x free device memory, fitted in reference passes whose activations fit the other half); under
+    ``--bf16`` the bases are held in bf16, so the projection reads 2 B per basis element per batch. Only the
+    reduced activations go to disk."""
+    units = m["units"]
+    free, hbm = (H200_FREE_GIB, H200_HBM_TBS) if gpu == "h200" else (H100_FREE_GIB, H100_HBM_TBS)
+    budget = 0.6 * free * 2**30
+    fwd_rate = EFF_FWD * (H100_BF16_TFLOPS if bf16 else H100_TF32_TFLOPS) * 1e12
+    basis_b = 2 if bf16 else 4
+    proj_rate = min(EFF_GEMM * (H100_BF16_TFLOPS if bf16 else H100_FP32_TFLOPS),
+                    2 * BATCH / basis_b * EFF_HBM * hbm) * 1e12
+    decode = DECODE_IMG_S * max(WORKERS, 1)
+    ref = min(n, n_ref)
+    fwd_img = m["gflops"] * 1e9 / fwd_rate
+    groups = n_groups([u * (keep_of(u, PCA_K, ref) + 1) * basis_b if u > PCA_K else 0 for u in units], budget / 2)
+    fits = fit_groups(units, PCA_K, ref, budget / 2)
+    fwd_s = fits * max(ref * fwd_img, ref / decode) + groups * max(n * fwd_img, n / decode)
+    math_s = (fit_flops(units, PCA_K, ref) / (EFF_GEMM * H100_FP64_TFLOPS * 1e12)
+              + n * proj_flops(units, PCA_K, ref) / proj_rate)
+    io_s = act_bytes(units, PCA_K, ref, n) / 1e9 / GPU_DISK_GBS  # the activations written; no bases
+    return {"fwd_s": fwd_s, "math_s": math_s, "io_s": io_s, "passes": groups, "total_s": fwd_s + math_s + io_s}
+
+
+def device_estimate(m: dict, bf16: bool, gpu: str) -> dict:
+    lam, maj, fre = (device_pass(m, n, REF, bf16, gpu) for n in (LAMEM_N, MAJAJ_N, FREEMAN_N))
+    return {"lamem_s": lam["total_s"], "neural_s": maj["total_s"] + fre["total_s"], "passes_lamem": lam["passes"],
+            "parts_s": {k: lam[k] + maj[k] + fre[k] for k in ("fwd_s", "math_s", "io_s")}}
+
+
 def estimate(m: dict, cal: Calibration, budgets, bf16: bool = False, timed: bool = False) -> dict:
     lam = cpu_pass(m, cal, LAMEM_N, REF, budgets, 1, PLS_LAMEM_S, timed)
     maj = cpu_pass(m, cal, MAJAJ_N, REF, budgets, 2, PLS_NEURAL_S, timed)
@@ -442,6 +476,19 @@ def main() -> None:
     multi = sorted(((e["gpu_passes_lamem"], n) for n, e in est.items() if e["gpu_passes_lamem"] > 1), reverse=True)
     p(f"- forward passes over LaMem on the H100 (bases > {0.6 * H100_FREE_GIB:.0f} GiB): "
       + (", ".join(f"{n} {k}" for k, n in multi[:8]) + (" ..." if len(multi) > 8 else "") if multi else "one each"))
+    p("\n## GPU with the bases on the device (pca_bases=auto on a GPU: fitted per layer group, never written)\n")
+    for gpu in ("h100", "h200"):
+        for bf16 in (False, True):
+            dev = {n: device_estimate(m, bf16, gpu) for n, m in models.items()}
+            lam_h = sum(d["lamem_s"] for d in dev.values()) / 3600
+            neu_h = sum(d["neural_s"] for d in dev.values()) / 3600
+            parts = {k: sum(d["parts_s"][k] for d in dev.values()) / 3600 for k in ("fwd_s", "math_s", "io_s")}
+            most = max(dev, key=lambda n: dev[n]["passes_lamem"])
+            r50 = f"; resnet50 lamem-pls {dev['resnet50']['lamem_s'] / 60:.1f} min" if "resnet50" in dev else ""
+            p(f"- one {gpu.upper()}{' --bf16' if bf16 else ''}: lamem-pls {lam_h:.1f} h + neural {neu_h:.1f} h = "
+              f"{lam_h + neu_h:.1f} h (forward + decoding {parts['fwd_s']:.1f} h, projection + fit "
+              f"{parts['math_s']:.1f} h, activations written {parts['io_s']:.1f} h){r50}; most LaMem passes: "
+              f"{most} {dev[most]['passes_lamem']}")
     p(f"\nscript: {time.perf_counter() - t_all:.0f} s")
 
 

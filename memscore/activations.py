@@ -1,14 +1,12 @@
 """The activation engine: one forward pass captures every requested layer, reduced on the device.
 
-Each layer's output is flattened and, when it has more than ``n_components`` units, projected on
-the spot onto its PCA basis (fitted once on a fixed reference image set, the Brain-Score
-convention), then written into a preallocated, memory-mapped per-layer array. Memory is bounded by
-batch x largest layer plus the PCA bases of the layers in flight, never by stimuli x raw layer size.
-On CPU the bases are memory-mapped from their files (the page cache holds them; nothing is copied); on an
-accelerator they are fitted on the device for the pass and never written (``pca_bases="auto"``; bf16 under
-``--bf16``), unless ``pca_bases="disk"``.
-When the bases of all layers do not fit the memory budget, layers are processed in groups, each with
-its own pass that stops the forward as soon as the group's last layer has run.
+Each layer's output is flattened and, when it has more than ``n_components`` units, projected on the spot onto
+its PCA basis (fitted once on a fixed reference image set, the Brain-Score convention), then written into a
+preallocated, memory-mapped per-layer array. Memory is bounded by batch x largest layer plus the PCA bases of
+the layers in flight, never by stimuli x raw layer size. On CPU the bases are memory-mapped from their files;
+on an accelerator they are fitted on the device for the pass and never written (``pca_bases="auto"``; bf16
+under ``--bf16``) unless ``pca_bases="disk"``. When the bases of all layers do not fit the memory budget,
+layers are processed in groups, each pass stopping the forward once the group's last layer has run.
 
 Results (and PCA bases) are cached on disk under keys made of everything that changes them.
 """
@@ -242,19 +240,28 @@ class Extractor:
                     pcas[n].prefetch()  # one bulk read-ahead instead of page-sized faults in the hooks
             yield group, len(groups), {n: pcas[n].load(mmap=True).to(self.device) for n in group if n in pcas}
 
-    def _refit_groups(self, todo: Sequence[str], units: dict[str, int]):
-        """Layer groups whose bases are fitted for this pass only, never written: (group, count, bases).
-        Costs one reference pass and fit per group each time; needs no disk for the bases."""
+    def _refit_plan(self, todo: Sequence[str], units: dict[str, int]) -> list[tuple[list[str], list[list[str]]]]:
+        """``[(pass group, [its fit groups])]``: a pass group's bases (bf16 under --bf16) take at most half the
+        memory budget, fitted in as few reference passes as the other half allows (a fit holds its layers'
+        reference activations), so the bases need not share memory with their fit (fewer passes)."""
         need = set(self._reduced(todo, units))
-        groups = memory.groups(todo, lambda n: self._fit_cost(units[n]) if n in need else 0, self.memory)
-        fits = self._fit_groups([[n for n in group if n in need] for group in groups], units)
-        for group in groups:
+        keep = min(self.k or 0, len(self.reference) - 1) if self.reference is not None else 0
+        width = 2 if self.bf16 else 4
+        half = max(self.memory // 2, 1)
+        groups = memory.groups(todo, lambda n: units[n] * (keep + 1) * width if n in need else 0, half)
+        return [(g, memory.groups([n for n in g if n in need], lambda n: self._fit_cost(units[n]), half))
+                for g in groups]
+
+    def _refit_groups(self, todo: Sequence[str], units: dict[str, int]):
+        """(group, count, bases) with bases fitted for this pass only (its reference passes), never written."""
+        plan = self._refit_plan(todo, units)
+        for group, fits in plan:
             t0 = time.perf_counter()
-            fitted = next(fits)
-            if self.bf16:  # --bf16: the bases held in bf16 for the pass (they are never written)
-                fitted = {n: p.bf16() for n, p in fitted.items()}
+            fitted = {}
+            for part in self._fit_groups(fits, units):  # --bf16: held in bf16
+                fitted.update({n: p.bf16() if self.bf16 else p for n, p in part.items()})
             self.timings["pca_fit_s"] += time.perf_counter() - t0
-            yield group, len(groups), fitted
+            yield group, len(plan), fitted
             del fitted  # before the next group's fit allocates
 
     def _bases_budget(self, mmap: bool) -> int:

@@ -95,9 +95,10 @@ def extraction_cost(engine, stimuli, todo, units: dict[str, int], mode: str, cac
         passes = 1
     else:
         per_layer.update({name: engine._fit_cost(units[name]) for name in need})
-        if mode == "refit":  # per group: a reference pass (where it has layers to reduce) and its own pass
-            groups = memory.groups(todo, per_layer.__getitem__, engine.memory)
-            passes = len(groups) + sum(any(name in need for name in group) for group in groups)
+        if mode == "refit":  # per group: its reference passes (fits) and its own pass
+            plan = engine._refit_plan(todo, units)
+            fits = [fit for _, group_fits in plan for fit in group_fits]
+            groups, passes = fits or [[]], len(plan) + len(fits)
         else:
             stored = engine.cache / "pca" / engine._key(**engine._reducer_key())
             unfitted = [name for name in need if not (stored / f"{fname(name)}.pt").exists()]

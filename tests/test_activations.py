@@ -211,6 +211,29 @@ def test_bf16_refit_bases_are_held_in_bf16_and_stay_close_to_the_stored_bases(mo
     torch.testing.assert_close(pca.bf16().project(x), pca.project(x), rtol=0.02, atol=0.05)
 
 
+def test_refit_plan_holds_bases_and_fits_in_their_halves_and_the_plan_counts_the_passes(model, images, tmp_path):
+    """The refit policy's groups: a pass group's bases (bf16: 2 bytes each) within half the budget, its fits
+    within the other half; bf16 bases need no more passes; the dry-run cost counts the passes the run makes."""
+    kw = dict(n_components=10, reference=images.subset(range(20)), batch_size=16, image_size=SIZE, progress=False,
+              pca_bases="refit", memory_gb=0.0004)
+    layers = model.layers(image_size=SIZE)
+    units = {li.name: li.units for li in model.layer_info(SIZE)}
+    fp32 = Extractor(model, cache_dir=tmp_path / "a", **kw)
+    half = fp32.memory // 2
+    plan = fp32._refit_plan(layers, units)
+    assert [n for g, _ in plan for n in g] == layers and len(plan) > 1
+    for group, fits in plan:
+        need = [n for n in group if units[n] > 10]
+        assert sorted(n for f in fits for n in f) == sorted(need)
+        assert len(group) == 1 or sum(units[n] * 11 * 4 for n in need) <= half
+        assert all(len(f) == 1 or sum(fp32._fit_cost(units[n]) for n in f) <= half for f in fits)
+    bf16 = Extractor(model, cache_dir=tmp_path / "b", bf16=True, **kw)
+    assert len(bf16._refit_plan(layers, units)) <= len(plan)
+    planned = fp32.plan(images)
+    fp32.extract(images)
+    assert planned.passes == fp32.passes == len(plan) + sum(len(f) for _, f in plan)
+
+
 def test_auto_keeps_the_bases_off_the_disk_on_an_accelerator(model, images, tmp_path):
     """On a GPU "auto" fits the bases per pass on the device (never written); on the CPU it stores them."""
     kw = dict(n_components=10, reference=images.subset(range(20)), batch_size=16, image_size=SIZE, progress=False)
