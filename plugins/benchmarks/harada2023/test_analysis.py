@@ -450,7 +450,7 @@ def test_transfer_profiles_per_model(tmp_path):
     assert any("net-c" in json.dumps(x) for x in res["left_out"])
     assert len(list((tmp_path / "t").glob("transfer_*.png"))) == 2
     r = CliRunner().invoke(analyze, ["transfer", "--target", "things", "--out", str(tmp_path / "u")])
-    assert r.exit_code != 0 and "use one of memcat, memorability-csv" in str(r.exception)
+    assert r.exit_code != 0 and "use one of memcat, figrim, things-memorability, memorability-csv" in str(r.exception)
 
 
 def test_board_and_analyze_count_the_same_runs_for_fig2(paper_store, tmp_path):
