@@ -7,8 +7,8 @@
 2. ``bases_read_s``: reads the bases' files once, sequentially (``bases_gb`` of them; from disk when the
    OS page cache does not hold them, e.g. after another model's sweep). The sweep then finds them in the
    page cache, where a fit leaves them; ``overhead_bases_read_cold`` adds this read to the sweep.
-3. ``sweep_s``: `lamem-pls` over all layers (activation cache cleared, PCA cached): loading, forward,
-   projection on the fly, writing, PLS over 5 splits, Spearman.
+3. ``sweep_s``: `lamem-pls` over all layers (activation cache cleared, PCA cached, ``--pca-bases disk``):
+   loading, forward, projection on the fly, writing, PLS over 5 splits, Spearman.
 4. ``forward_s``: one plain eval forward pass over the same images with the same loader.
 5. ``matmul_s``: bare matmuls of the same shapes as the per-layer PCA projections.
 Prints JSON with ``overhead = sweep_s / (forward_s + matmul_s)`` and ``sweep_over_forward``.
@@ -50,7 +50,11 @@ def main() -> None:
     data = work / "lamem"
     if not (data / "splits").exists():
         build_lamem(data, args.images, image_size=args.image_px)
-    opts = RunOptions(device=args.device, batch_size=args.batch_size, data_root=data, progress=False)
+    # the sweep reads the bases fitted in step 1 (pca_bases="disk"): without it a fixture no larger than the
+    # reference set takes the Gram-only path (no bases; its fit inside the sweep), which is not the work the
+    # denominator (forward + projection matmuls) describes
+    opts = RunOptions(device=args.device, batch_size=args.batch_size, data_root=data, progress=False,
+                      pca_bases="disk")
     bench = memscore.load_benchmark("lamem-pls")
     model = memscore.load_model(args.model, weights="none")
     _, _, stimuli, _ = bench.load_splits(opts)
