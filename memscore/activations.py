@@ -169,7 +169,7 @@ class Extractor:
             for name, pca in fitted.items():
                 f = folder / f"{fname(name)}.pt"
                 with atomic.atomic_path(f) as tmp:
-                    torch.save({"mean": pca.mean.cpu(), "basis": pca.basis.cpu(),
+                    torch.save({"mean": pca.mean.cpu(), "basis": pca.basis.cpu(), "offset": pca.offset.cpu(),
                                 "explained_variance": pca.explained_variance}, tmp)
                 out[name] = StoredPCA(f, units[name], pca.k)
                 record.add(name, f, units=units[name], k=pca.k)

@@ -18,14 +18,20 @@ class LayerPCA:
     _offset: torch.Tensor | None = field(default=None, repr=False)
 
     def to(self, device) -> "LayerPCA":
-        return LayerPCA(self.mean.to(device), self.basis.to(device), self.explained_variance)
+        return LayerPCA(self.mean.to(device), self.basis.to(device), self.explained_variance,
+                        None if self._offset is None else self._offset.to(device))
+
+    @property
+    def offset(self) -> torch.Tensor:
+        """``mean @ basis``, computed once (a stored basis keeps it: a pass need not read its basis twice)."""
+        if self._offset is None:
+            self._offset = (self.mean.float() @ self.basis.float()).to(self.basis.dtype)
+        return self._offset
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         # x @ B - mean @ B: no centred copy of the (batch x units) activations; a bf16 basis (``bf16()``)
         # multiplies in bf16 and hands on float32 scores
-        if self._offset is None:
-            self._offset = (self.mean.float() @ self.basis.float()).to(self.basis.dtype)
-        return torch.addmm(self._offset, x.to(self.basis.dtype), self.basis, beta=-1).float()
+        return torch.addmm(self.offset, x.to(self.basis.dtype), self.basis, beta=-1).float()
 
     def bf16(self) -> "LayerPCA":
         """The basis in bfloat16 (half the device memory; the mean stays float32): kept on the device under
@@ -59,7 +65,7 @@ class StoredPCA:
         them, nothing is copied, and what memory runs short of is read again from disk)."""
         d = torch.load(self.path, map_location="cpu", weights_only=True, mmap=mmap)
         self._k = int(d["basis"].shape[1])
-        return LayerPCA(d["mean"], d["basis"], d["explained_variance"])
+        return LayerPCA(d["mean"], d["basis"], d["explained_variance"], d.get("offset"))  # (older files: none)
 
     def prefetch(self) -> None:
         """Ask the OS to start reading the file into its page cache (returns at once)."""
