@@ -71,7 +71,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -80,7 +79,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from neural_vs_brainscore import DEFAULT_BS_PYTHON, _g, _r, planted_features, warmup_rows  # noqa: E402
+from neural_vs_brainscore import DEFAULT_BS_PYTHON, _g, _r, planted_features, run_worker, warmup_rows  # noqa: E402
 
 REGIONS = ("V4", "IT")  # MajajHong2015's
 #: name: (brainscore_vision's metric, memscore's side, how the definitions relate)
@@ -362,15 +361,7 @@ def compare(workdir, *, stimuli: int = 3200, image_px: int = 64, reps: int = 10,
     prep_s = time.perf_counter() - t0
 
     # ---- brainscore_vision first (a separate interpreter): its splits are memscore's folds ----
-    env = {**os.environ, "BS_INSTALL_DEPENDENCIES": "no", "TQDM_DISABLE": "1"}
-    t = time.perf_counter()
-    proc = subprocess.run([brainscore_python, str(Path(__file__).resolve()), "--brainscore-worker",
-                           str(job_dir / "job.json")], env=env, cwd=str(job_dir), capture_output=True, text=True)
-    bs_wall = time.perf_counter() - t
-    if proc.returncode != 0 or not Path(job["result"]).exists():
-        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
-        raise RuntimeError(f"the brainscore_vision side failed (rc {proc.returncode}) under {brainscore_python}")
-    bs = json.loads(Path(job["result"]).read_text())
+    bs, bs_wall = run_worker(brainscore_python, Path(__file__), job_dir, Path(job["result"]))
 
     # ---- memscore, after brainscore has finished ----
     ms, defaults, ms_warm = memscore_side(X, responses, bs, repeats, metrics)

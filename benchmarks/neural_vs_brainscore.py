@@ -250,6 +250,21 @@ def planted_features(responses: np.ndarray, dims: int, depth: float, seed: int) 
     return (signal + rng.normal(size=signal.shape)).astype(np.float32)
 
 
+
+def run_worker(python: str, script: Path, job_dir: Path, result: Path) -> tuple[dict, float]:
+    """Run ``script --brainscore-worker job_dir/job.json`` under the brainscore_vision interpreter ``python``
+    (no pip from plugin imports, tqdm off); its JSON result and the wall time. RuntimeError when it fails."""
+    env = {**os.environ, "BS_INSTALL_DEPENDENCIES": "no", "TQDM_DISABLE": "1"}
+    t = time.perf_counter()
+    proc = subprocess.run([python, str(Path(script).resolve()), "--brainscore-worker", str(job_dir / "job.json")],
+                          env=env, cwd=str(job_dir), capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0 or not result.exists():
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
+        raise RuntimeError(f"the brainscore_vision side failed (rc {proc.returncode}) under {python}")
+    return json.loads(result.read_text()), wall
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", default="/tmp/memscore-neural-vs-brainscore",
@@ -381,15 +396,10 @@ def main() -> None:
            "features": feat_paths, "result": str(job_dir / "brainscore-result.json")}
     (job_dir / "job.json").write_text(json.dumps(job))
     Path(job["result"]).unlink(missing_ok=True)
-    env = {**os.environ, "BS_INSTALL_DEPENDENCIES": "no", "TQDM_DISABLE": "1"}
-    t = time.perf_counter()
-    proc = subprocess.run([args.brainscore_python, str(Path(__file__).resolve()), "--brainscore-worker",
-                           str(job_dir / "job.json")], env=env, cwd=str(job_dir), capture_output=True, text=True)
-    bs_wall = time.perf_counter() - t
-    if proc.returncode != 0 or not Path(job["result"]).exists():
-        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
-        raise SystemExit(f"the brainscore_vision side failed (rc {proc.returncode}) under {args.brainscore_python}")
-    bs = json.loads(Path(job["result"]).read_text())
+    try:
+        bs, bs_wall = run_worker(args.brainscore_python, Path(__file__), job_dir, Path(job["result"]))
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
     # ---- compare ----
     rows = []
