@@ -15,7 +15,8 @@ quantity NIPALS uses is an inner product, so the same iterations can run on cros
     K = XcXcᵀ (n×n); a weight is kept as w = Xcᵀα and deflation projects K off the scores.
 ``direct``
     S is applied as Xcᵀ(Xc w) without being formed: used when neither p² nor n² fits in memory,
-    or when p is so large that forming S costs more than the passes over X.
+    when p is so large that forming S costs more than the passes over X, or when X is small
+    enough to stay in cache, where its passes are cheap (1,280 × 400: 50 passes 2.5 ms, S 4.6 ms).
 
 Each form reproduces sklearn's power method: same start column (the first non-constant one), same
 stopping test ``||w − w_old||² < tol`` and ``max_iter``, one iteration for one target, hence the
@@ -24,12 +25,21 @@ target space, a ← (CkᵀCk) a, which is what sklearn's alternation amounts to,
 instead of two passes over X. The sign flip sklearn applies to each weight is skipped: it flips
 w, t, p and q together and leaves the predictions unchanged.
 
-Folds (:func:`fit_predict`) share work: one pass over X gives every fold's column sums and XᵀY;
+Folds (:func:`fit_predict`) share work: one pass over X gives every fold's column sums and XᵀY
+(when the folds' targets are rows of one table, as the neural benchmarks' splits are, each fold's
+XᵀY and YᵀY are the whole table's minus its few left-out rows', see :func:`_cross_products`);
 every row enters one Gram product however many folds train on it (see :func:`_train_grams`);
 in sample space every fold's kernel is a block of one N × N kernel.
+
+On the CPU the iterations run in NumPy (see :class:`_NumPyOps`, :func:`_power_method`) on one
+thread (:func:`_cpu_threads`), and only the big products (Grams) use every thread: a component is
+a few dozen µs-sized ops, where torch's dispatch costs ~5 µs an op and a second thread a barrier.
+Against ikpls's NumPy Improved Kernel PLS (``benchmarks/pls_vs_ikpls.py``) this is what makes a
+small fit (1,280 × 400 → 60 targets) faster, not slower.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,16 +54,19 @@ METHODS = ("auto", "gram", "kernel", "direct")
 #: largest p×p (gram) or N×N (kernel) cross-product matrix "auto" will allocate, in bytes
 MAX_CROSS_BYTES = 4 * 2**30
 #: one memory pass over an n×p float64 matrix costs about as much as this many n·p flops of a
-#: syrk (measured on a 2-core AVX-512 CPU: pass 0.018 s, syrk 0.35 s for 45,000 × 1000)
+#: syrk (measured on a 2-core AVX-512 CPU: pass 0.018 s, syrk 0.35 s for 45,000 × 1000) ...
 _PASS_COST = 25.0
+#: ... and this many for a matrix that stays in cache, below ``_MIN_THREADED_ELEMENTS`` (2-core EPYC,
+#: one thread: 1,280 × 400 pass 0.05 ms, syrk 4.6 ms; 2,560 × 400 0.10 ms, 8.9 ms)
+_CACHED_PASS_COST = 2.5
 #: a component whose score has tᵀt below this fraction of the total variance of X lies in
 #: rounding noise: X's rank is used up. sklearn would divide by it and return garbage.
-_RANK_RTOL = {torch.float64: 1e-11, torch.float32: 1e-5}
+_RANK_RTOL = {8: 1e-11, 4: 1e-5}  # by the float's size in bytes (torch or NumPy dtype)
 #: fold Grams are summed from per-atom Grams only if there are at most this many atoms and they
 #: average this many rows (below that BLAS runs slowly and the sums cost more than they save)
 _MAX_ATOMS, _MIN_ATOM_ROWS = 64, 512
-#: X below this many elements is fitted on one CPU thread (a 512 × 511 layer: 5 folds in 0.02 s
-#: on one thread, 0.1 s on two of a quiet 2-core machine, seconds on a busy one)
+#: X below this many elements is fitted on one CPU thread, torch's and NumPy's BLAS (a 512 × 511
+#: layer: 5 folds in 0.02 s on one thread, 0.1 s on two of a quiet 2-core machine, seconds on a busy one)
 _MIN_THREADED_ELEMENTS = 2**21
 
 
@@ -77,6 +90,8 @@ class _Task:
     y_mean: torch.Tensor  # (m,)
     test: torch.Tensor | None
     one_d: bool
+    y: np.ndarray | None = None  # the targets as given (n, m), float64 on the host
+    rows: np.ndarray | None = None  # ``train`` on the host
 
 
 # --------------------------------------------------------------------------- input handling
@@ -121,8 +136,9 @@ def _indices(idx, n_rows: int, what: str) -> np.ndarray:
     return idx
 
 
-def _targets(y, n: int, what: str, dtype, device) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Centre targets as sklearn does, zeroing columns whose residual is below 10·eps everywhere."""
+def _targets(y, n: int, what: str, dtype, device) -> tuple[torch.Tensor, torch.Tensor, bool, np.ndarray]:
+    """Centre targets as sklearn does, zeroing columns whose residual is below 10·eps everywhere.
+    Returns the centred targets, their means, whether y was 1-D, and y as a float64 (n, m) array."""
     y = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y, dtype=np.float64)
     if y.ndim not in (1, 2):
         raise ValueError(f"{what}: y must be 1-D or 2-D, got shape {y.shape}")
@@ -136,7 +152,7 @@ def _targets(y, n: int, what: str, dtype, device) -> tuple[torch.Tensor, torch.T
     yc = y2 - y_mean
     yc[:, np.all(np.abs(yc) < 10 * np.finfo(np.float64).eps, axis=0)] = 0.0
     to = dict(dtype=dtype, device=device)
-    return torch.as_tensor(yc, **to), torch.as_tensor(y_mean, **to), one_d
+    return torch.as_tensor(yc, **to), torch.as_tensor(y_mean, **to), one_d, y2
 
 
 def _tasks(X: torch.Tensor, folds: Sequence[FitFold]) -> list[_Task]:
@@ -148,12 +164,12 @@ def _tasks(X: torch.Tensor, folds: Sequence[FitFold]) -> list[_Task]:
         test = _indices(fold.test, N, f"{what} test")
         if train.size < 2:
             raise ValueError(f"{what}: needs at least 2 training rows, got {train.size}")
-        if np.unique(train).size != train.size:
+        if np.count_nonzero(np.bincount(train, minlength=N) > 1):  # O(N), where np.unique sorts
             raise ValueError(f"{what}: train indices repeat")
-        yc, y_mean, one_d = _targets(fold.y_train, train.size, what, X.dtype, X.device)
+        yc, y_mean, one_d, y = _targets(fold.y_train, train.size, what, X.dtype, X.device)
         all_rows = train.size == N and bool((train == np.arange(N)).all())
         as_t = lambda a: torch.as_tensor(a, device=X.device)  # noqa: E731
-        tasks.append(_Task(None if all_rows else as_t(train), train.size, yc, y_mean, as_t(test), one_d))
+        tasks.append(_Task(None if all_rows else as_t(train), train.size, yc, y_mean, as_t(test), one_d, y, train))
     return tasks
 
 
@@ -174,24 +190,46 @@ def _gram(X: torch.Tensor, outer: bool = False) -> torch.Tensor:
     return G.triu() + G.triu(1).T  # exactly symmetric
 
 
+#: a product whose result has at most this many rows (or columns) is a pass over X bound by memory,
+#: run on one CPU thread: OpenBLAS on two threads of a loaded 2-core machine took 1.2 s for 3 × 58,741
+#: by 58,741 × 1000, and 47 ms on one (on a quiet one, two threads gain ~1.5× at best)
+_PASS_ROWS = 16
+
+
+def _take(X: torch.Tensor, idx) -> torch.Tensor:
+    """X[idx], a copy of some rows (idx: indices or a mask, tensor or array). On the CPU by NumPy,
+    whose gather is 3× torch's (20,000 of 58,741 × 1000 rows: 40 ms against 125 ms)."""
+    if X.device.type == "cpu":
+        return torch.from_numpy(X.numpy()[idx.numpy() if isinstance(idx, torch.Tensor) else idx])
+    return X[torch.as_tensor(idx, device=X.device)]
+
+
 def _left_mul(A: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     """A @ X for a short, wide A (k × N): one streaming pass over X. On CPU numpy's BLAS does this
-    in 0.025 s for 45,000 × 1000 and k = 3-11, torch's 0.023-0.038 s, and torch's Xᵀ @ Aᵀ 0.03-0.07 s."""
+    in 0.025 s for 45,000 × 1000 and k = 3-11, torch's 0.023-0.038 s, and torch's Xᵀ @ Aᵀ 0.03-0.07 s
+    (on two threads of a quiet machine; for k ≤ ``_PASS_ROWS`` it runs on one, see there)."""
     if X.device.type == "cpu":
-        return torch.from_numpy(A.numpy() @ X.numpy())
+        with _cpu_threads(1 if A.shape[0] <= _PASS_ROWS else torch.get_num_threads(), X.device):
+            return torch.from_numpy(A.numpy() @ X.numpy())
     return A @ X
+
+
+def _pass_cost(elements: int) -> float:
+    return _CACHED_PASS_COST if elements < _MIN_THREADED_ELEMENTS else _PASS_COST
 
 
 def _choose_method(N: int, p: int, tasks: list[_Task], n_components: int) -> str:
     """Cheapest form that fits in memory, by a rough cost model in syrk flops, where one memory
-    pass over an n×p matrix counts ``_PASS_COST``·n·p. Per component: gram one p×p product,
-    kernel three n×n products (plus YᵀKY once), direct two passes over the training rows."""
+    pass over an n×p matrix counts ``_PASS_COST``·n·p (``_CACHED_PASS_COST``·n·p if it stays in
+    cache). Per component: gram one p×p product, kernel three n×n products (plus YᵀKY once),
+    direct two passes over the training rows. A small X thus goes "direct": 50 passes over a
+    1,280 × 400 X take 2.5 ms, its Gram 4.6 ms."""
     ns, ms = [t.n for t in tasks], [t.yc.shape[1] for t in tasks]
     cost = {
         "gram": p * p / 2 * min(sum(ns), N + sum(min(n, N - n) for n in ns))
-        + len(ns) * n_components * _PASS_COST * p * p,
-        "kernel": N * N * p / 2 + sum(n * n * (m + 3 * n_components * _PASS_COST) for n, m in zip(ns, ms)),
-        "direct": sum(2 * n_components * _PASS_COST * n * p for n in ns),
+        + len(ns) * n_components * _pass_cost(p * p) * p * p,
+        "kernel": N * N * p / 2 + sum(n * n * (m + 3 * n_components * _pass_cost(n * n)) for n, m in zip(ns, ms)),
+        "direct": sum(2 * n_components * _pass_cost(n * p) * n * p for n in ns),
     }
     if p * p * 8 > MAX_CROSS_BYTES:
         del cost["gram"]
@@ -203,22 +241,47 @@ def _choose_method(N: int, p: int, tasks: list[_Task], n_components: int) -> str
 # --------------------------------------------------------------------------- NIPALS
 
 
+_BLAS = None  # threadpoolctl's controller of the BLAS libraries loaded (NumPy's), made on first use
+
+
+def _blas():
+    global _BLAS
+    if _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _BLAS = ThreadpoolController().select(user_api="blas")
+        except Exception:  # threadpoolctl missing or failing: NumPy's BLAS keeps its threads
+            _BLAS = False
+    return _BLAS
+
+
 @contextmanager
 def _cpu_threads(n: int, device: torch.device):
-    """Run torch CPU ops on ``n`` threads inside the block.
+    """Run torch CPU ops, and NumPy's BLAS (the Gram, XᵀY and the power method), on ``n`` threads
+    inside the block.
 
     NIPALS is a loop of small products; with two OpenMP threads each one waits at a barrier, and
     when the cores are shared a descheduled thread turns that wait into a scheduler time slice.
     Measured on a loaded 2-core machine: a 25-component fit on a 300 × 300 kernel took 0.05 s on
-    one thread and 20-30 s on two. Big products (passes over X) switch back to all threads.
+    one thread and 20-30 s on two; NumPy's OpenBLAS did XᵀX of 1,280 × 400 in 4.5 ms on one thread
+    and 28 ms on two. Big products (passes over X) switch back to all threads.
     """
+    if device.type != "cpu":
+        yield
+        return
     old = torch.get_num_threads()
-    if device.type != "cpu" or n == old:
+    blas = _blas()
+    limit_blas = blas and any(lib.num_threads != n for lib in blas.lib_controllers)
+    if n == old and not limit_blas:
         yield
         return
     torch.set_num_threads(n)
     try:
-        yield
+        if limit_blas:
+            with blas.limit(limits=n):
+                yield
+        else:
+            yield
     finally:
         torch.set_num_threads(old)
 
@@ -227,12 +290,16 @@ def _warn(message: str) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=6)  # the caller of fit / fit_predict
 
 
-def _rank_used_up(value: torch.Tensor, total_var: float) -> bool:
+def _rank_used_up(value, total_var: float, dtype) -> bool:
     """True when a score's tᵀt (or ||Xkᵀu||²/uᵀu) is rounding noise, or not a number at all."""
-    return not value.item() > _RANK_RTOL.get(value.dtype, 1e-3) * total_var
+    return not float(value) > _RANK_RTOL.get(dtype.itemsize, 1e-3) * total_var
 
 
-def _power_method(M: torch.Tensor, j: int, max_iter: int, tol: float) -> tuple[torch.Tensor, int]:
+#: power-method steps taken between two evaluations of the stopping test (see :func:`_power_method`)
+_POWER_BLOCK = 16
+
+
+def _power_method(M, j: int, max_iter: int, tol: float):
     """sklearn's power method for the first x-weight, run in target space on M = CkᵀCk (m×m).
 
     sklearn alternates w ∝ Ckᵀ-side products: w ∝ Ck a (a: the y-score's coefficients over Y's
@@ -240,39 +307,121 @@ def _power_method(M: torch.Tensor, j: int, max_iter: int, tol: float) -> tuple[t
     sklearn's arithmetic through ``eps``-sized terms. Its stopping test on unit weights is
     ||w − w_old||² = 2 − 2 aᵀM a_old / √(aᵀMa · a_oldᵀMa_old). Starting from column j, returns
     a for the final w ∝ Ck a and the iteration count (one for a single target, as in sklearn).
+
+    The steps run unnormalised, b_{k+1} = (M/τ) b_k with τ = trace M ≥ λmax (so a block of steps
+    neither overflows nor underflows): with a_k ∝ b_k and M symmetric the test at step k reads
+    2 − 2 b_{k−1}·b_{k+1} / √(b_k·b_{k+1} · b_{k−1}·b_k), and sklearn's scaling of the iterate
+    (a_k = M a_{k−1} / √(a_{k−1}ᵀ M a_{k−1})) is a_k = b_k √(τ / b_{k−1}·b_k). So each step is one
+    matrix-vector product, and the test is evaluated for a block of ``_POWER_BLOCK`` steps at once,
+    stopping at the same step as the one-at-a-time loop (a few steps past it are wasted).
+
+    It runs in NumPy on the CPU whatever M's device (M is a NumPy array or a tensor; a comes back
+    as the same): a step is µs of work and sklearn may take hundreds per component, where torch
+    spends ~5 µs dispatching each op and would sync a GPU on each test. For m = 60 a step takes
+    ~1.8 µs, against ~3.4 µs stepping and testing one at a time in NumPy and ~35 µs in torch.
     """
-    m = M.shape[0]
-    a = M.new_zeros(m)
-    a[j] = 1.0
-    Ma = M @ a
-    aMa = a @ Ma
-    for it in range(max_iter):
-        if m == 1:
-            break
-        if it and (2.0 - 2.0 * (a_old @ Ma) / torch.sqrt(aMa * aMa_old)).item() < tol:
-            break
-        a_old, aMa_old = a, aMa
-        a = Ma / torch.sqrt(aMa)
-        Ma = M @ a
-        aMa = a @ Ma
-    return a, it + 1
+    Mn = M if isinstance(M, np.ndarray) else M.detach().cpu().numpy()
+    back = (lambda a: a) if isinstance(M, np.ndarray) else (lambda a: torch.from_numpy(a).to(M.device))  # noqa: E731
+    m = Mn.shape[0]
+    if m == 1 or max_iter < 1:
+        a = np.zeros(m, dtype=Mn.dtype)
+        a[j] = 1.0
+        return back(a), 1
+    tau = float(np.trace(Mn))
+    if not (tau > 0.0 and math.isfinite(tau)):  # M is zero or broken: the steps give NaN, as sklearn's would
+        tau = 1.0
+    Ms = Mn / tau
+    V = np.empty((_POWER_BLOCK + 2, m), dtype=Mn.dtype)  # rows: b_{base−1}, b_base, ..., b_{base+steps}
+    V[:2] = 0.0
+    V[1, j] = 1.0
+    base = 0
+    with np.errstate(all="ignore"):  # a zero or NaN step propagates silently, as it did in torch
+        while True:
+            steps = min(_POWER_BLOCK, max_iter - base)
+            for r in range(1, steps + 1):
+                np.dot(Ms, V[r], out=V[r + 1])
+            B = V[:steps + 2]
+            same = np.einsum("ij,ij->i", B[:-1], B[1:])  # b_{k−1}·b_k for k = base .. base+steps
+            skip = np.einsum("ij,ij->i", B[:-2], B[2:])  # b_{k−1}·b_{k+1} for k = base .. base+steps−1
+            test = 2.0 - 2.0 * skip / np.sqrt(same[1:] * same[:-1])
+            if base == 0:
+                test[0] = np.inf  # no test at the first step
+            hits = np.flatnonzero(test < tol)
+            if hits.size or base + steps >= max_iter:
+                r = int(hits[0]) if hits.size else steps  # stopped at step base + r, or ran out at max_iter
+                scale = math.sqrt(tau / same[r]) if same[r] > 0.0 else math.nan
+                return back(B[r + 1] * scale), base + r + 1 if hits.size else max_iter
+            base += steps
+            norm = math.sqrt(float(B[steps + 1] @ B[steps + 1]))
+            V[0], V[1] = B[steps] / norm, B[steps + 1] / norm  # rescaled alike: the tests are ratios
 
 
-def _nipals_features(sop: Callable[[torch.Tensor], torch.Tensor], C: torch.Tensor, Yy: torch.Tensor,
-                     n_components: int, max_iter: int, tol: float, total_var: float):
+class _NumPyOps:
+    """What NIPALS needs beyond operators, for NumPy arrays: on the CPU it runs in NumPy, whose ops
+    cost ~1 µs against torch's ~5, which adds up over ~40 small ops a component (m = 60, p = 400)."""
+
+    outer = staticmethod(np.outer)
+
+    @staticmethod
+    def copy(a):
+        return np.array(a, order="C")
+
+    @staticmethod
+    def zeros(like, *shape):
+        return np.zeros(shape, dtype=like.dtype)
+
+    @staticmethod
+    def nonzero(mask) -> list[int]:
+        return np.flatnonzero(mask).tolist()
+
+    @staticmethod
+    def rank1_(A, x, y, alpha: float) -> None:
+        """A += alpha·x yᵀ in place, by BLAS ger on Aᵀ (Fortran order): no p×m temporary."""
+        if A.flags.c_contiguous and A.dtype in (np.float64, np.float32):
+            from scipy.linalg.blas import get_blas_funcs
+
+            out = get_blas_funcs("ger", (A,))(alpha, y, x, a=A.T, overwrite_a=True)
+            if not np.shares_memory(out, A):
+                A[...] = out.T
+        else:
+            A += np.outer(alpha * x, y)
+
+
+class _TorchOps:
+    """The same for tensors (a GPU's)."""
+
+    copy = staticmethod(torch.clone)
+    outer = staticmethod(torch.outer)
+
+    @staticmethod
+    def zeros(like, *shape):
+        return like.new_zeros(shape)
+
+    @staticmethod
+    def nonzero(mask) -> list[int]:
+        return torch.nonzero(mask).flatten().tolist()
+
+    @staticmethod
+    def rank1_(A, x, y, alpha: float) -> None:
+        A.addr_(x, y, alpha=alpha)
+
+
+def _nipals_features(sop: Callable, C, Yy, n_components: int, max_iter: int, tol: float, total_var: float):
     """sklearn's NIPALS on cross-products: ``sop(w)`` = XcᵀXc w, C = XcᵀYc, Yy = YcᵀYc.
 
     Per component: the power method on M = CkᵀCk (target space), one product with S for the
     score's tᵀt and loading, and rank-one deflations of C, Yy and M. S is deflated implicitly
     (Sk w = S w − P diag(tᵀt) Pᵀw), which costs p·k instead of a p² update. Returns W, P (p×k),
-    Q (m×k) and the power-method iterations per component (sklearn's ``n_iter_``).
+    Q (m×k) and the power-method iterations per component (sklearn's ``n_iter_``). Arrays are
+    NumPy arrays (CPU) or tensors, all of one kind; the scalars are Python floats either way.
     """
+    xp = _NumPyOps if isinstance(C, np.ndarray) else _TorchOps
     p, m = C.shape
-    eps = torch.finfo(C.dtype).eps
-    C, Yy, M = C.clone(), Yy.clone(), C.T @ C
-    W, P = C.new_zeros(p, n_components), C.new_zeros(p, n_components)
-    Q, tts = C.new_zeros(m, n_components), C.new_zeros(n_components)
-    active = torch.nonzero(Yy.diagonal() > 0).flatten().tolist()  # columns sklearn zeroed stay exactly zero
+    eps = float(np.finfo(np.float32 if C.dtype.itemsize == 4 else np.float64).eps)
+    C, Yy, M = xp.copy(C), xp.copy(Yy), C.T @ C  # copies are C-ordered (rank1_ updates them in place)
+    W, P = xp.zeros(C, p, n_components), xp.zeros(C, p, n_components)
+    Q, tts = xp.zeros(C, m, n_components), xp.zeros(C, n_components)
+    active = xp.nonzero(Yy.diagonal() > 0)  # columns sklearn zeroed stay exactly zero
     single = m == 1  # one target: the power method is one step with a = [1], and M is never needed
     k, iters = 0, []
     while k < n_components:
@@ -280,25 +429,28 @@ def _nipals_features(sop: Callable[[torch.Tensor], torch.Tensor], C: torch.Tenso
             _warn(f"y residual is constant at iteration {k}")
             break
         if single:
-            w, uu, n_iter = C[:, 0], Yy[0, 0], 1
+            w, uu, n_iter = C[:, 0], float(Yy[0, 0]), 1
         else:
             a, n_iter = _power_method(M, active[0], max_iter, tol)  # sklearn starts from the first non-constant column
             if n_iter == max_iter:
                 _warn(f"PLS component {k}: power method reached max_iter={max_iter}")
-            w, uu = C @ a, a @ Yy @ a
+            w, uu = C @ a, float(a @ (Yy @ a))
         # sklearn: (Xkᵀu / uᵀu) / (||Xkᵀu / uᵀu|| + eps), uᵀu = aᵀ Yyk a
-        w = w / (torch.linalg.vector_norm(w) + eps * torch.clamp(uu, min=0.0))
-        Sw = sop(w) - P[:, :k] @ (tts[:k] * (P[:, :k].T @ w))
-        tt = w @ Sw
-        if _rank_used_up(tt, total_var):
+        w = w / (math.sqrt(float(w @ w)) + eps * max(uu, 0.0))
+        Sw = sop(w)
+        if k:
+            Sw -= P[:, :k] @ (tts[:k] * (P[:, :k].T @ w))
+        tt = float(w @ Sw)
+        if _rank_used_up(tt, total_var, C.dtype):
             _warn(f"X has rank {k} < n_components={n_components}: PLS stopped after {k} components")
             break
         q, p_k = (C.T @ w) / tt, Sw / tt
-        if not single:
-            g = C.T @ p_k
-            M -= tt * (torch.outer(g, q) + torch.outer(q, g)) - tt * tt * (p_k @ p_k) * torch.outer(q, q)
-        C.addr_(p_k, q, alpha=-tt)
-        Yy.addr_(q, q, alpha=-tt)
+        if not single:  # M = CkᵀCk deflated with Ck+1 = Ck − tt p qᵀ: M −= h qᵀ + q hᵀ
+            h = tt * (C.T @ p_k) - (0.5 * tt * tt * float(p_k @ p_k)) * q
+            O = xp.outer(h, q)
+            M -= O + O.T  # exactly symmetric
+        xp.rank1_(C, p_k, q, -tt)
+        xp.rank1_(Yy, q, q, -tt)
         W[:, k], P[:, k], Q[:, k], tts[k] = w, p_k, q, tt
         iters.append(n_iter)
         k += 1
@@ -345,7 +497,7 @@ def _nipals_samples(Kc: torch.Tensor, Y: torch.Tensor, n_components: int, max_it
         scale = 1.0 / (torch.sqrt(torch.clamp(uKu, min=0.0)) + eps * s)  # sklearn's w = Xkᵀu/(||Xkᵀu|| + eps·uᵀu)
         alpha, t = u * scale, Ku * scale
         tt = t @ t
-        if _rank_used_up(tt, total_var) or _rank_used_up(uKu / s, total_var):
+        if _rank_used_up(tt, total_var, Y.dtype) or _rank_used_up(uKu / s, total_var, Y.dtype):
             _warn(f"X has rank {k} < n_components={n_components}: PLS stopped after {k} components")
             break
         q = (Y.T @ t) / tt
@@ -360,8 +512,11 @@ def _nipals_samples(Kc: torch.Tensor, Y: torch.Tensor, n_components: int, max_it
     return A[:, :k], T[:, :k], tts[:k], Q[:, :k], iters
 
 
-def _rotate(PW: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
-    """pinv(PᵀW) Qᵀ, as sklearn's x_rotations_ = W pinv(PᵀW) (same default cut-off, max(k,k)·eps)."""
+def _rotate(PW, Q):
+    """pinv(PᵀW) Qᵀ, as sklearn's x_rotations_ = W pinv(PᵀW) (same default cut-off, max(k,k)·eps).
+    NumPy arrays (the CPU: NumPy's pinv of 25 × 25 takes 0.1 ms, torch's 0.4) or tensors."""
+    if isinstance(PW, np.ndarray):
+        return np.linalg.pinv(PW, rcond=max(PW.shape) * np.finfo(PW.dtype).eps) @ Q.T
     return torch.linalg.pinv(PW) @ Q.T
 
 
@@ -379,21 +534,29 @@ def _train_grams(X: torch.Tensor, tasks: list[_Task]):
     """
     N, p = X.shape
     if len(tasks) == 1:  # nothing to share
-        yield _gram(X if tasks[0].train is None else X[tasks[0].train])
+        yield _gram(X if tasks[0].train is None else _take(X, tasks[0].train))
         return
     member = np.zeros((N, len(tasks)), dtype=bool)
     for f, t in enumerate(tasks):
-        member[slice(None) if t.train is None else t.train.cpu().numpy(), f] = True
-    patterns, atom_of_row = np.unique(member, axis=0, return_inverse=True)
+        member[slice(None) if t.train is None else _host_rows(t), f] = True
+    if len(tasks) <= 62:  # a row's membership as a bit mask: sorting integers, not N rows of booleans
+        codes, atom_of_row = np.unique(member @ (1 << np.arange(len(tasks), dtype=np.int64)), return_inverse=True)
+        patterns = (codes[:, None] >> np.arange(len(tasks))) & 1 == 1
+    else:
+        patterns, atom_of_row = np.unique(member, axis=0, return_inverse=True)
+    atom_of_row = atom_of_row.ravel()
     atoms = np.flatnonzero(patterns.any(axis=1))
     in_train = int(member.any(axis=1).sum())
     if len(atoms) <= _MAX_ATOMS and in_train >= _MIN_ATOM_ROWS * len(atoms) and len(tasks) * p * p * 8 <= MAX_CROSS_BYTES:
         grams = [None] * len(tasks)
+        order = np.argsort(atom_of_row, kind="stable")  # rows grouped by atom, in order within each
+        bounds = np.searchsorted(atom_of_row[order], np.arange(len(patterns) + 1))
         for a in atoms:
-            rows = np.flatnonzero(atom_of_row.ravel() == a)
-            G = _gram(X if rows.size == N else X[torch.as_tensor(rows, device=X.device)])
-            for f in np.flatnonzero(patterns[a]):
-                grams[f] = G.clone() if grams[f] is None else grams[f].add_(G)
+            rows = order[bounds[a]:bounds[a + 1]]
+            G = _gram(X if rows.size == N else _take(X, rows))
+            with _cpu_threads(1, X.device):  # sums of p × p matrices: memory-bound
+                for f in np.flatnonzero(patterns[a]):
+                    grams[f] = G.clone() if grams[f] is None else grams[f].add_(G)
         yield from grams
         return
     G_all = _gram(X) if N + sum(min(t.n, N - t.n) for t in tasks) < sum(t.n for t in tasks) else None
@@ -403,51 +566,159 @@ def _train_grams(X: torch.Tensor, tasks: list[_Task]):
         elif G_all is not None and N - t.n < t.n:
             keep = torch.ones(N, dtype=torch.bool, device=X.device)
             keep[t.train] = False
-            yield G_all - _gram(X[keep])
+            yield G_all - _gram(_take(X, keep))
         else:
-            yield _gram(X[t.train])
+            yield _gram(_take(X, t.train))
+
+
+def _shared_targets(tasks: list[_Task], N: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """One N × m table Y with ``y_train == Y[train]`` for every task (the folds of one data set, as the
+    neural benchmarks' are), and the mask of rows some task trains on; None when the tasks' targets
+    differ (LaMem's splits each have their own) or sharing would not pay (see :func:`_cross_products`)."""
+    if len(tasks) < 2 or any(t.y is None or t.rows is None for t in tasks):
+        return None
+    m = tasks[0].y.shape[1]
+    if any(t.y.shape[1] != m for t in tasks):
+        return None
+    U = np.zeros(N, dtype=bool)
+    for t in tasks:
+        U[t.rows] = True
+    n_U = int(U.sum())
+    per_task = 1 + len(tasks) + len(tasks) * m  # rows of Zᵀ, each a pass of N·p
+    shared = m + 2 + sum((n_U - t.n) * (m + 1) for t in tasks) / N
+    if shared >= per_task:
+        return None
+    Y = np.empty((N, m))
+    for t in tasks:
+        Y[t.rows] = t.y
+    if not all(np.array_equal(Y[t.rows], t.y) for t in tasks):
+        return None
+    return Y, U
+
+
+def _cross_products(X: torch.Tensor, tasks: list[_Task]) -> list[tuple]:
+    """Per task (μ, XcᵀYc, YcᵀYc or None), from one thin pass over X that also checks it for NaN.
+
+    The pass is Zᵀ X with Zᵀ's rows an all-ones row and, per task, its training-row indicator and
+    its centred targets scattered to their rows. When the tasks' targets are rows of one table Y
+    (:func:`_shared_targets`), Zᵀ holds Y once (centred over the rows U any task trains on) and each
+    task's products are U's minus those of the few rows of U it leaves out: for 10 splits 90/10 of
+    3,200 stimuli × 168 sites the pass has 170 rows instead of 1,691 (10.8 → 2.1 GFLOP with the
+    left-out rows' products), and YcᵀYc comes the same way.
+    """
+    N, p = X.shape
+    shared = _shared_targets(tasks, N)
+    if shared is not None:
+        return _shared_cross_products(X, tasks, *shared)
+    widths = [t.yc.shape[1] for t in tasks]
+    cpu = X.device.type == "cpu"  # Zᵀ is built in NumPy there, whose scatter is faster than torch's
+    Zt = (np.zeros((1 + len(tasks) + sum(widths), N), dtype=X.numpy().dtype) if cpu
+          else X.new_zeros(1 + len(tasks) + sum(widths), N))  # Zᵀ: rows are indicators and scattered targets
+    Zt[0] = 1.0
+    col = 1 + len(tasks)
+    for i, t in enumerate(tasks):
+        rows = slice(None) if t.train is None else (_host_rows(t) if cpu else t.train)
+        Zt[1 + i, rows] = 1.0
+        Zt[col:col + widths[i], rows] = t.yc.numpy().T if cpu else t.yc.T
+        col += widths[i]
+    XZ = _left_mul(torch.from_numpy(Zt) if cpu else Zt, X).T
+    if not torch.isfinite(XZ[:, 0]).all():
+        raise ValueError("X contains NaN or infinite values")
+    out, col = [], 1 + len(tasks)
+    with _cpu_threads(1, X.device):
+        for i, t in enumerate(tasks):
+            mu = XZ[:, 1 + i] / t.n
+            C = XZ[:, col:col + widths[i]] - torch.outer(mu, t.yc.sum(0))  # XcᵀYc = XᵀYc − μ(1ᵀYc)
+            col += widths[i]
+            out.append((mu, C, None))
+    return out
+
+
+def _shared_cross_products(X: torch.Tensor, tasks: list[_Task], Y: np.ndarray, U: np.ndarray) -> list[tuple]:
+    """:func:`_cross_products` for tasks whose targets are ``Y[train]``: Yu = Y − mean over U (zero off U),
+    one pass Xᵀ[1, 1_U, Yu] for all, then per task the left-out rows O = U ∖ train: s = Σ_train x =
+    Σ_U x − Σ_O x, XᵀYu = (XᵀYu)_U − X_OᵀYu_O, and with δ the task's mean of Yu (Yc = Yu − δ on its
+    rows) XᵀYc = XᵀYu − s δᵀ (= XcᵀYc, as 1ᵀYc = 0) and YcᵀYc = (YuᵀYu)_U − Yu_OᵀYu_O − n δδᵀ."""
+    N, p = X.shape
+    m = Y.shape[1]
+    Yu = np.where(U[:, None], Y - Y[U].mean(0), 0.0)
+    Yu_t = torch.as_tensor(Yu, dtype=X.dtype, device=X.device)
+    Zt = X.new_empty(m + 2, N)
+    Zt[0] = 1.0
+    Zt[1] = torch.as_tensor(U, device=X.device)
+    Zt[2:] = Yu_t.T
+    XZ = _left_mul(Zt, X).T
+    if not torch.isfinite(XZ[:, 0]).all():
+        raise ValueError("X contains NaN or infinite values")
+    s_U, XY_U = XZ[:, 1], XZ[:, 2:]
+    with _cpu_threads(1, X.device):
+        YY_U, sum_U = Yu_t.T @ Yu_t, Yu_t.sum(0)
+    out = []
+    for t in tasks:
+        member = np.zeros(N, dtype=bool)
+        member[t.rows] = True
+        left = torch.as_tensor(np.flatnonzero(U & ~member), device=X.device)
+        X_O = _take(X, left)
+        with _cpu_threads(_threads_for(X_O), X.device):
+            if len(left):
+                Y_O = Yu_t[left]
+                Z_O = torch.cat([Y_O.new_ones(1, len(left)), Y_O.T])
+                XZ_O = _left_mul(Z_O, X_O).T
+                s, XY = s_U - XZ_O[:, 0], XY_U - XZ_O[:, 1:]
+                YY, sum_y = YY_U - Y_O.T @ Y_O, sum_U - Y_O.sum(0)
+            else:
+                s, XY, YY, sum_y = s_U, XY_U, YY_U, sum_U
+            delta = sum_y / t.n
+            C = XY - torch.outer(s, delta)
+            Yy = YY - t.n * torch.outer(delta, delta)
+            zeroed = (t.yc == 0).all(0)  # columns sklearn treats as constant: exactly zero, as yc's are
+            if zeroed.any():
+                C[:, zeroed] = 0.0
+                Yy[zeroed, :] = 0.0
+                Yy[:, zeroed] = 0.0
+        out.append((s / t.n, C, Yy))
+    return out
+
+
+def _host_rows(t: _Task) -> np.ndarray:
+    return t.rows if t.rows is not None else t.train.cpu().numpy()
 
 
 def _fit_features(X: torch.Tensor, tasks: list[_Task], method: str, n_components: int, max_iter: int,
                   tol: float) -> list[tuple[torch.Tensor, torch.Tensor, list[int]]]:
     """Per task: coef (p×m), x_mean (p,) and iterations, in feature space ("gram" or "direct")."""
     N, p = X.shape
-    # one thin pass over X: column sums over all rows (NaN check), per task sums and XᵀYc
-    widths = [t.yc.shape[1] for t in tasks]
-    Zt = X.new_zeros(1 + len(tasks) + sum(widths), N)  # Zᵀ: rows are indicators and scattered targets
-    Zt[0] = 1.0
-    col = 1 + len(tasks)
-    for i, t in enumerate(tasks):
-        rows = slice(None) if t.train is None else t.train
-        Zt[1 + i, rows] = 1.0
-        Zt[col:col + widths[i], rows] = t.yc.T
-        col += widths[i]
-    XZ = _left_mul(Zt, X).T
-    if not torch.isfinite(XZ[:, 0]).all():
-        raise ValueError("X contains NaN or infinite values")
+    cross = _cross_products(X, tasks)
     grams = _train_grams(X, tasks) if method == "gram" else None
-    out, col = [], 1 + len(tasks)
-    for i, t in enumerate(tasks):
-        mu = XZ[:, 1 + i] / t.n
-        C = XZ[:, col:col + widths[i]] - torch.outer(mu, t.yc.sum(0))  # XcᵀYc = XᵀYc − μ(1ᵀYc)
-        col += widths[i]
+    # NIPALS and its small products run in NumPy on the CPU (see _NumPyOps), as torch on a GPU
+    host = (lambda a: a.numpy()) if X.device.type == "cpu" else (lambda a: a)  # noqa: E731  (no copy)
+    out = []
+    for t, (mu, C, Yy) in zip(tasks, cross):
         if method == "gram":
-            G = next(grams)
-            S = G.addr_(mu, mu, alpha=-t.n)  # centring: XcᵀXc = XᵀX − n μμᵀ
-            total_var = S.diagonal().sum().item()
-            sop = S.__matmul__
+            G = next(grams)  # the fold's XᵀX: a big product, on all threads
+            with _cpu_threads(1, X.device):  # a pass over p × p: memory-bound
+                S = G.addr_(mu, mu, alpha=-t.n)  # centring: XcᵀXc = XᵀX − n μμᵀ
+                total_var = S.diagonal().sum().item()
+            sop = host(S).__matmul__
         else:
-            Xt = X if t.train is None else X[t.train]
+            Xt = X if t.train is None else _take(X, t.train)
             total_var = (torch.linalg.vector_norm(Xt) ** 2 - t.n * (mu @ mu)).item()
-
             threads = _threads_for(Xt)  # big passes: all threads
 
-            def sop(w, Xt=Xt, mu=mu, n=t.n, threads=threads):
-                with _cpu_threads(threads, Xt.device):
-                    return Xt.T @ (Xt @ w) - (n * (mu @ w)) * mu
+            def sop(w, Xt=host(Xt), mu=host(mu), n=t.n, threads=threads, device=X.device):
+                if threads == 1:  # NIPALS runs on one thread already
+                    return Xt.T @ (Xt @ w) - (n * float(mu @ w)) * mu
+                with _cpu_threads(threads, device):
+                    return Xt.T @ (Xt @ w) - (n * float(mu @ w)) * mu
+        # the rest is small products and µs-long ops: on one thread (see _cpu_threads)
         with _cpu_threads(1, X.device):
-            W, P, Q, iters = _nipals_features(sop, C, t.yc.T @ t.yc, n_components, max_iter, tol, total_var)
-        coef = W @ _rotate(P.T @ W, Q) if W.shape[1] else X.new_zeros(p, widths[i])
+            if Yy is None:
+                yc = host(t.yc)
+                Yy = yc.T @ yc
+            else:
+                Yy = host(Yy)
+            W, P, Q, iters = _nipals_features(sop, host(C), Yy, n_components, max_iter, tol, total_var)
+            coef = torch.as_tensor(W @ _rotate(P.T @ W, Q)) if W.shape[1] else X.new_zeros(p, t.yc.shape[1])
         out.append((coef, mu, iters))
     return out
 
@@ -517,12 +788,18 @@ def _fit_predict(X: torch.Tensor, tasks: list[_Task], n_components: int, method:
             preds.append(_shape(Kte_c @ D + t.y_mean, t))
         return preds
     models = _fit_features(X, tasks, method, n_components, max_iter, tol)
-    if sum(c.shape[1] for c, _, _ in models) <= 32:  # few targets: one pass over X for every fold
-        XB = X @ torch.cat([c for c, _, _ in models], dim=1)
+    width = sum(c.shape[1] for c, _, _ in models)
+    if width <= 32:  # few targets: one pass over X for every fold
+        with _cpu_threads(1 if width <= _PASS_ROWS else torch.get_num_threads(), X.device):
+            XB = X @ torch.cat([c for c, _, _ in models], dim=1)
         parts = torch.split(XB, [c.shape[1] for c, _, _ in models], dim=1)
         preds = [part[t.test] - mu @ c + t.y_mean for part, (c, mu, _), t in zip(parts, models, tasks)]
     else:
-        preds = [X[t.test] @ c - mu @ c + t.y_mean for (c, mu, _), t in zip(models, tasks)]
+        preds = []
+        for (c, mu, _), t in zip(models, tasks):
+            X_test = _take(X, t.test)
+            with _cpu_threads(_threads_for(X_test), X.device):  # a small product: one thread
+                preds.append(X_test @ c - mu @ c + t.y_mean)
     return [_shape(pr, t) for pr, t in zip(preds, tasks)]
 
 
@@ -553,7 +830,7 @@ class PLSRegression:
 
     def _fit(self, X: torch.Tensor, Y) -> "PLSRegression":
         N, p = X.shape
-        yc, y_mean, one_d = _targets(Y, N, "fit", X.dtype, X.device)
+        yc, y_mean, one_d, _ = _targets(Y, N, "fit", X.dtype, X.device)
         task = _Task(None, N, yc, y_mean, None, one_d)
         method = _choose_method(N, p, [task], self.n_components) if self.method == "auto" else self.method
         if method == "kernel":
@@ -578,7 +855,8 @@ class PLSRegression:
             raise ValueError(f"X has {X.shape[1]} features, the model was fitted on {self.coef_.shape[1]}")
         x_mean = torch.as_tensor(self.x_mean_, dtype=X.dtype, device=X.device)
         y_mean = torch.as_tensor(self.y_mean_, dtype=X.dtype, device=X.device)
-        pred = (X @ self._coef_t - x_mean @ self._coef_t + y_mean).cpu().numpy()
+        with _cpu_threads(_threads_for(X), X.device):
+            pred = (X @ self._coef_t - x_mean @ self._coef_t + y_mean).cpu().numpy()
         if not np.isfinite(pred).all():  # a NaN or inf anywhere in a row reaches its prediction
             raise ValueError("X contains NaN or infinite values")
         return pred.ravel() if self._one_d else pred

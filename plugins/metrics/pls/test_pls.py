@@ -96,6 +96,36 @@ def test_fit_predict_matches_sklearn_per_fold(method, N, p, atoms, monkeypatch):
         assert rel_diff(got, ref) < RTOL
 
 
+@pytest.mark.parametrize("method", FORMS)
+def test_fit_predict_folds_of_one_target_table(method, monkeypatch):
+    """Folds whose targets are rows of one table (the neural benchmarks' splits) share XᵀY and YᵀY
+    across folds; each fold still equals sklearn fitted on it, constant columns included."""
+    import memscore_plugins.metrics.pls.pls as pls
+
+    shared = []
+    real = pls._shared_cross_products
+    monkeypatch.setattr(pls, "_shared_cross_products", lambda *a: shared.append(1) or real(*a))
+    rng = np.random.default_rng(11)
+    N, p, m = 160, 30, 12
+    X = rng.standard_normal((N, p)) @ rng.standard_normal((p, p)) / np.sqrt(p) + 3.0
+    Y = X[:, :3] @ rng.standard_normal((3, m)) + rng.standard_normal((N, m)) + 5.0
+    Y[:140, 0] = 1.0  # constant on the training rows of the last fold only (sklearn starts at column 2 there)
+    Y[:, 1] = 2.5  # a constant site
+    folds = []
+    for _ in range(9):  # shuffle splits of rows 0-149 (test sets overlap); rows 150-159 are only tested
+        perm = rng.permutation(150)
+        train = np.sort(perm[:135])
+        folds.append(FitFold(train, Y[train], np.r_[perm[135:], 150:160]))
+    folds.append(FitFold(np.arange(150), Y[:150], np.arange(150, 160)))  # every row any fold trains on
+    folds.append(FitFold(np.arange(140), Y[:140], np.arange(140, 160)))
+    preds = fit_predict(X, folds, n_components=8, method=method)
+    assert bool(shared) == (method != "kernel")
+    for got, f in zip(preds, folds):
+        ref = sk_predict(X[f.train], f.y_train, X[f.test], 8)
+        assert got.shape == ref.shape
+        assert rel_diff(got, ref) < RTOL
+
+
 def test_planted_signal_is_recovered():
     rng = np.random.default_rng(3)
     X = rng.standard_normal((1200, 60))
