@@ -45,5 +45,7 @@ class MemscoreSpec:
     @hookspec
     def leaderboard_figures(self):
         """Layer-by-layer figures a leaderboard draws: a list of dicts ``{"id", "title", "x", "y",
-        "caption", "published_rho"}``; ``x`` and ``y`` are benchmark names, each point one layer of one
-        model scored on both (drawn only when the board has both benchmarks)."""
+        "caption", "published_rho"}`` and optionally ``"relevant"`` (a ``"module:attr"`` predicate over a
+        run: which runs the figure may use); ``x`` and ``y`` are benchmark names, each point one layer of one
+        model scored on both (drawn only when the board has both benchmarks; the runs chosen by
+        :mod:`memscore.selection`, the policy ``memscore analyze`` applies too)."""
