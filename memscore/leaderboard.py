@@ -24,14 +24,6 @@ from .selection import declared_defaults, rank
 FORMATS = ("table", "markdown", "csv", "json", "html")
 
 
-def _column_id(s: Score) -> tuple:
-    return RunRecord.of(s).column
-
-
-def _row_id(s: Score) -> str:
-    return RunRecord.of(s).row
-
-
 def _finite(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
 
@@ -131,7 +123,7 @@ def build_board(*, benchmarks: Iterable[str] | None = None, models: Iterable[str
 
     columns: dict[tuple, list[Score]] = {}
     for s in runs:
-        columns.setdefault(_column_id(s), []).append(s)
+        columns.setdefault(RunRecord.of(s).column, []).append(s)
     order = list(benchmarks) if benchmarks else []
     cols = sorted(columns, key=lambda c: (order.index(c[0]) if c[0] in order else len(order), c[0], c[1], str(c[2]), c[3]))
     per_bench: dict[str, list[tuple]] = {}

@@ -120,29 +120,30 @@ def pick(runs: Iterable[Score], benchmark: str, left: LeftOut, *, relevant: Call
     """Rules 2 to 5 applied to ``runs`` of ``benchmark`` (``relevant`` narrows them first, silently: the caller
     says why); what is not used goes to ``left``."""
     scores = [s for s in runs if s.benchmark == benchmark and (relevant is None or relevant(s))]
+    rec = {id(s): RunRecord.of(s) for s in scores}  # each run's record, read once
     if not include_smoke:
-        for s in [s for s in scores if RunRecord.of(s).smoke]:
+        for s in [s for s in scores if rec[id(s)].smoke]:
             left.add(benchmark, "a smoke run (--limit): smoke runs count only with --include-smoke", s.model)
-        scores = [s for s in scores if not RunRecord.of(s).smoke]
+        scores = [s for s in scores if not rec[id(s)].smoke]
     settings = _settings(benchmark, where)
     for name, (want, default) in settings.items():
         keep = []
         for s in scores:
-            got = _text(RunRecord.of(s).setting(name, default))
+            got = _text(rec[id(s)].setting(name, default))
             if got == want:
                 keep.append(s)
             else:
                 left.add(benchmark, f"scored with {name}={got}: this reads {name}={want} runs", s.model)
         scores = keep
     out = Pick(benchmark)
-    fps = {id(s): RunRecord.of(s).fingerprint for s in scores}
+    fps = {id(s): rec[id(s)].fingerprint for s in scores}
     counts = Counter(fps.values())
     out.fingerprints = {_short(f): c for f, c in counts.most_common()}
     real = {f: c for f, c in counts.items() if f is not None}
     if real:
         newest: dict[str | None, float] = defaultdict(float)
         for s in scores:
-            newest[fps[id(s)]] = max(newest[fps[id(s)]], RunRecord.of(s).created)
+            newest[fps[id(s)]] = max(newest[fps[id(s)]], rec[id(s)].created)
         out.fingerprint = max(real, key=lambda f: (real[f], newest[f], f))
     chosen: dict[tuple, list[Score]] = defaultdict(list)
     for s in scores:
@@ -157,7 +158,7 @@ def pick(runs: Iterable[Score], benchmark: str, left: LeftOut, *, relevant: Call
                        f"different data are not mixed in one panel")
             left.add(benchmark, why, s.model)
             continue
-        chosen[RunRecord.of(s).model_identity].append(s)
+        chosen[rec[id(s)].model_identity].append(s)
     for key, group in chosen.items():
         group.sort(key=rank, reverse=True)
         out.scores[key] = group[0]
