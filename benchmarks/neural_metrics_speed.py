@@ -33,7 +33,16 @@ def main() -> None:
     ap.add_argument("--features", type=int, default=1000)
     ap.add_argument("--sites", type=int, default=168)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="BLAS threads for both sides (default: all); 1 is steadier on a busy machine")
     args = ap.parse_args()
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(args.threads):
+        measure(args)
+
+
+def measure(args) -> None:
 
     from sklearn.linear_model import RidgeCV
 

@@ -10,35 +10,97 @@ one plan serves every metric; ``Fold.all(n)`` gives the whole-set value).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import stats as sps
 
 COMPARISONS = ("spearman", "tau-a", "cosine")
 
 
+@functools.lru_cache(maxsize=4)
+def _upper(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The upper triangle's indices (row-major, as ``pdist`` orders pairs), kept for the folds' repeated sizes."""
+    return np.triu_indices(n, 1)
+
+
 def rdm(X: np.ndarray) -> np.ndarray:
     """The condensed RDM (upper triangle, row-major, as scipy's ``pdist``): 1 − Pearson r between rows."""
     X = np.asarray(X, dtype=np.float64)
-    Xc = X - X.mean(1, keepdims=True)
-    norm = np.linalg.norm(Xc, axis=1)
+    Z = X - X.mean(1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        R = (Xc @ Xc.T) / np.outer(norm, norm)
-    i, j = np.triu_indices(len(X), 1)
-    return 1.0 - R[i, j]
+        Z /= np.sqrt(np.einsum("ij,ij->i", Z, Z))[:, None]
+    i, j = _upper(len(X))
+    return 1.0 - (Z @ Z.T)[i, j]  # Z @ Z.T: one symmetric product (BLAS syrk)
+
+
+def _ranks(a: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Average ranks from 1 (scipy's ``rankdata``) and whether there were no ties; a permutation's inverse when
+    every value is distinct (the common case for RDMs), scipy's tie-averaging otherwise."""
+    order = np.argsort(a)
+    s = a[order]
+    if np.all(s[1:] > s[:-1]):
+        r = np.empty(len(a))
+        r[order] = np.arange(1, len(a) + 1, dtype=np.float64)
+        return r, True
+    return sps.rankdata(a), False
+
+
+_POOL = None
+
+
+def _both(fn, a, b):
+    """``fn(a), fn(b)``, side by side on two threads for long vectors (NumPy's sort releases the GIL)."""
+    global _POOL
+    if len(a) < 20000:
+        return fn(a), fn(b)
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(2, thread_name_prefix="memscore-rank")
+    fa = _POOL.submit(fn, a)
+    return fa.result(), fn(b)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's ρ of two vectors (= scipy's ``spearmanr``; NaN in, NaN out): with no ties, 1 − 6Σd²/(N(N²−1))
+    on the ranks; with ties, Pearson's r of the average ranks."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    n = len(a)
+    if n < 2 or np.isnan(a).any() or np.isnan(b).any():
+        return float("nan")
+    (ra, distinct_a), (rb, distinct_b) = _both(_ranks, a, b)
+    if distinct_a and distinct_b:
+        d = ra - rb
+        return float(1.0 - 6.0 * (d @ d) / (n * (n * float(n) - 1.0)))
+    ra -= ra.mean()
+    rb -= rb.mean()
+    den = np.sqrt((ra @ ra) * (rb @ rb))
+    return float(ra @ rb / den) if den > 0 else float("nan")
+
+
+def _tied_pairs(x: np.ndarray) -> int:
+    _, counts = np.unique(x, return_counts=True)
+    return int((counts * (counts - 1) // 2).sum())
 
 
 def tau_a(a: np.ndarray, b: np.ndarray) -> float:
-    """Kendall's τa (ties count as discordance-neutral; divided by all n(n−1)/2 pairs), O(n²) memory-light."""
-    n = len(a)
-    s = 0.0
-    for k in range(n - 1):
-        s += float(np.sum(np.sign(a[k] - a[k + 1:]) * np.sign(b[k] - b[k + 1:])))
-    return s / (n * (n - 1) / 2)
+    """Kendall's τa: (concordant − discordant) / all n(n−1)/2 pairs (a pair tied on either side counts as
+    neither). From scipy's O(n log n) τb: τa = τb·√((n₀−n₁)(n₀−n₂))/n₀, n₁ and n₂ the pairs tied in a and b."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    n0 = len(a) * (len(a) - 1) // 2
+    if n0 == 0 or np.isnan(a).any() or np.isnan(b).any():
+        return float("nan")
+    left_a, left_b = n0 - _tied_pairs(a), n0 - _tied_pairs(b)
+    if left_a == 0 or left_b == 0:
+        return 0.0
+    tau_b = sps.kendalltau(a, b, variant="b")[0]
+    return float(tau_b * np.sqrt(float(left_a) * float(left_b)) / n0)
 
 
 def compare_rdms(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> float:
     if method == "spearman":
-        return float(sps.spearmanr(a, b)[0])
+        return spearman(a, b)
     if method == "tau-a":
         return tau_a(a, b)
     if method == "cosine":
@@ -47,20 +109,30 @@ def compare_rdms(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> floa
 
 
 def cka_debiased(X: np.ndarray, Y: np.ndarray) -> float:
-    """Unbiased linear CKA between feature sets X (n × p) and Y (n × q) on the same n stimuli."""
+    """Unbiased linear CKA between feature sets X (n × p) and Y (n × q) on the same n stimuli: Song et al.
+    2012's unbiased HSIC, from the n × n Grams or — cheaper when the features are fewer than the stimuli — in
+    feature space (Kornblith et al.'s ``feature_space_linear_cka(debiased=True)``); the two are one formula."""
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     X, Y = X - X.mean(0), Y - Y.mean(0)
-    n = len(X)
+    n, p, q = len(X), X.shape[1], Y.shape[1]
+    sq_x, sq_y = np.einsum("ij,ij->i", X, X), np.einsum("ij,ij->i", Y, Y)  # the Grams' diagonals
 
-    def hsic(K: np.ndarray, L: np.ndarray) -> float:  # Song et al. 2012's unbiased HSIC (times a constant)
-        K, L = K.copy(), L.copy()
-        np.fill_diagonal(K, 0.0)
-        np.fill_diagonal(L, 0.0)
-        return float(np.sum(K * L) + K.sum() * L.sum() / ((n - 1) * (n - 2)) - 2 * K.sum(0) @ L.sum(0) / (n - 2))
+    def hsic(frob: float, sq_a: np.ndarray, sq_b: np.ndarray, sum_a: np.ndarray, sum_b: np.ndarray) -> float:
+        # sum(K~ ∘ L~) + K~.sum() L~.sum() / ((n-1)(n-2)) - 2 K~.sum(0) @ L~.sum(0) / (n-2), K~ = K with a zero
+        # diagonal; K.sum(0) = X (Σ x) = 0 for centred X up to rounding, kept for exactness
+        ka, kb = sum_a - sq_a, sum_b - sq_b
+        return float(frob - sq_a @ sq_b + ka.sum() * kb.sum() / ((n - 1) * (n - 2)) - 2 * ka @ kb / (n - 2))
 
-    K, L = X @ X.T, Y @ Y.T
-    return hsic(K, L) / np.sqrt(hsic(K, K) * hsic(L, L))
+    if n * n * (p + q) <= n * (p * p + q * q + p * q):  # Grams: n x n
+        K, L = X @ X.T, Y @ Y.T
+        kx, ly = K.sum(0), L.sum(0)
+        xy, xx, yy = float(np.sum(K * L)), float(np.sum(K * K)), float(np.sum(L * L))
+    else:  # feature space: ||XᵀY||², ||XᵀX||², ||YᵀY||²
+        kx, ly = X @ X.sum(0), Y @ Y.sum(0)
+        xy = float(np.sum((X.T @ Y) ** 2))
+        xx, yy = float(np.sum((X.T @ X) ** 2)), float(np.sum((Y.T @ Y) ** 2))
+    return hsic(xy, sq_x, sq_y, kx, ly) / np.sqrt(hsic(xx, sq_x, sq_x, kx, kx) * hsic(yy, sq_y, sq_y, ly, ly))
 
 
 def procrustes_similarity(X: np.ndarray, Y: np.ndarray) -> float:

@@ -114,3 +114,101 @@ def test_similarity_metrics_meet_the_contract():
     assert "recovers_planted_signal" in check_metric("ridgecv", alphas=ALPHAS)
     for name in ("rsa", "cka", "procrustes"):
         assert "deterministic" in check_metric(name, data=(X, Y, folds))
+
+
+@pytest.mark.parametrize("plan", ["few-left-out", "most-left-out", "repeated-rows", "targets-per-fold"])
+def test_ridgecv_fold_shortcuts_equal_sklearn(plan):
+    """The folds share XᵀX and XᵀY (a train fold = all rows minus the ones it leaves out) where that is exact;
+    where it is not (most rows left out, bootstrap rows repeated, targets that differ per fold) the rows are
+    used directly. Every path = scikit-learn, including a constant target (all α tie: the first wins)."""
+    rng = np.random.default_rng(4)
+    X, Y, _ = _data(200, 30, 5, seed=4)
+    Y[:, 2] = 3.0
+    if plan == "few-left-out":
+        folds = [Fold(np.setdiff1d(np.arange(200), te), te) for te in np.array_split(rng.permutation(200), 10)]
+    elif plan == "most-left-out":
+        folds = [Fold(tr, np.setdiff1d(np.arange(200), tr)) for tr in np.array_split(rng.permutation(200), 3)]
+    else:
+        folds = [Fold(rng.integers(0, 200, 180), np.arange(20)), Fold(np.arange(40, 200), np.arange(40))]
+    targets = [Y * (k + 1.0) for k in range(len(folds))] if plan == "targets-per-fold" else Y
+    metric = load_metric("ridgecv", alphas=ALPHAS)
+    out = metric(X, targets, folds)
+    for k, (f, r) in enumerate(zip(folds, out)):
+        y = targets[k] if plan == "targets-per-fold" else Y
+        ref = RidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(X[f.train], y[f.train])
+        np.testing.assert_array_equal(metric.chosen[k], ref.alpha_)
+        want = ref.predict(X[f.test])
+        assert np.abs(r.prediction - want).max() <= 1e-6 * np.abs(want).max()
+    assert metric.chosen[0][2] == ALPHAS[0]
+
+
+def test_ridgecv_float32_selection_is_redecided_in_float64_near_ties(monkeypatch):
+    """The α choice is made on float32 residuals; targets whose two best errors are closer than float32 can
+    order are re-decided in float64 — forcing every target through that path changes nothing here, and the
+    float32 errors are float64's to 1e-5."""
+    from memscore_plugins.metrics.similarity import ridgecv
+
+    X, Y, folds = _data(150, 20, 6, seed=5)
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    U, s2 = ridgecv._decompose(Xc)
+    UtY = U.T @ Yc
+    resid0 = Yc - U @ UtY
+    alphas = np.asarray(ALPHAS)
+    e32 = ridgecv._loo_errors(U, s2, UtY, resid0, alphas, np.float32)
+    e64 = ridgecv._loo_errors(U, s2, UtY, resid0, alphas, np.float64)
+    np.testing.assert_allclose(e32, e64, rtol=1e-5)
+    base = load_metric("ridgecv", alphas=ALPHAS)(X, Y, folds)
+    monkeypatch.setattr(ridgecv, "_NEAR_TIE", np.inf)
+    forced = load_metric("ridgecv", alphas=ALPHAS)(X, Y, folds)
+    for a, b in zip(base, forced):
+        np.testing.assert_array_equal(a.prediction, b.prediction)
+
+
+def test_ridgecv_one_alpha_is_sklearns_ridge():
+    from sklearn.linear_model import Ridge
+
+    for n, d in ((120, 10), (30, 80)):
+        X, Y, folds = _data(n, d, 4, seed=6)
+        out = load_metric("ridgecv", alphas="3.5")(X, Y, folds)
+        for f, r in zip(folds, out):
+            want = Ridge(alpha=3.5).fit(X[f.train], Y[f.train]).predict(X[f.test])
+            np.testing.assert_allclose(r.prediction, want, rtol=1e-9, atol=1e-9 * np.abs(want).max())
+
+
+def test_rdm_comparisons_equal_scipy_with_ties_and_nan():
+    from scipy import stats as sps
+
+    from memscore_plugins.metrics.similarity.rsa import spearman
+
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=30000), rng.normal(size=30000)  # long enough to rank on two threads
+    b += a
+    assert spearman(a, b) == pytest.approx(sps.spearmanr(a, b)[0], abs=1e-12)
+    ta, tb = np.round(a[:400], 1), np.round(b[:400])  # ties on both sides
+    assert spearman(ta, tb) == pytest.approx(sps.spearmanr(ta, tb)[0], abs=1e-12)
+    assert np.isnan(spearman(np.r_[a[:5], np.nan], b[:6]))
+
+    def brute(x, y):  # (concordant - discordant) / all pairs
+        i, j = np.triu_indices(len(x), 1)
+        return np.sum(np.sign(x[i] - x[j]) * np.sign(y[i] - y[j])) / len(i)
+
+    for x, y in ((a[:300], b[:300]), (ta[:300], tb[:300]), (np.ones(20), b[:20])):
+        assert tau_a(x, y) == pytest.approx(brute(x, y), abs=1e-12)
+
+
+@pytest.mark.parametrize("n, p, q", [(200, 5, 3), (20, 60, 40)], ids=["feature-space", "grams"])
+def test_cka_both_forms_equal_the_gram_formula(n, p, q):
+    """Song et al.'s unbiased HSIC on the n x n Grams, written out; cka_debiased picks the cheaper form."""
+    rng = np.random.default_rng(8)
+    X, Y = rng.normal(size=(n, p)), rng.normal(size=(n, q))
+    Y[:, 0] += X[:, 0]
+    x, y = X - X.mean(0), Y - Y.mean(0)
+
+    def hsic(K, L):
+        K, L = K.copy(), L.copy()
+        np.fill_diagonal(K, 0.0)
+        np.fill_diagonal(L, 0.0)
+        return np.sum(K * L) + K.sum() * L.sum() / ((n - 1) * (n - 2)) - 2 * K.sum(0) @ L.sum(0) / (n - 2)
+
+    K, L = x @ x.T, y @ y.T
+    assert cka_debiased(X, Y) == pytest.approx(hsic(K, L) / np.sqrt(hsic(K, K) * hsic(L, L)), abs=1e-10)
