@@ -20,11 +20,16 @@ from .store import ResultStore, open_store
 from .weights import weights_identity
 
 
-def _load(kind: str, name: str, kwargs: dict[str, Any], what: str):
+def _load(kind: str, name: str, kwargs: dict[str, Any], what: str, through: dict[str, Any] | None = None):
     """Create ``name`` after validating ``kwargs``: against the factory's declared ``arguments`` where it
     has them (types, ranges, choices; the registration's fixed params cannot be overridden), else against
-    its signature (unknown keys)."""
+    its signature (unknown keys). ``through``: what the core itself hands the factory (a data set's root),
+    never validated as a user's option and never offered as one."""
     entry, args = registry().get(kind, name)
+    through = dict(through or {})
+    clash = [k for k in kwargs if k in through]
+    if clash:
+        raise OptionError(f"{what}: {clash[0]!r} is not an option here (it is given another way)")
     if entry.available:
         factory = entry.resolve()
         declared = getattr(factory, "arguments", None)
@@ -37,8 +42,8 @@ def _load(kind: str, name: str, kwargs: dict[str, Any], what: str):
             if fixed:
                 raise OptionError(f"{what} {fixed[0]}: fixed to {entry.params[fixed[0]]!r} by this registration "
                                   f"and cannot be changed")
-            check_kwargs(factory, {**entry.params, **kwargs}, what)
-    return entry.create(*args, **kwargs), entry
+            check_kwargs(factory, {**entry.params, **kwargs}, what, hide=tuple(through))
+    return entry.create(*args, **through, **kwargs), entry
 
 
 _PASSED_THROUGH = ("weights", "device")  # what the core itself hands a model factory
@@ -83,8 +88,10 @@ def load_metric(name: str, **metric_args):
     return _load("metric", name, metric_args, "metric args")[0]
 
 
-def load_dataset(name: str, **args):
-    return _load("dataset", name, args, "dataset args")[0]
+def load_dataset(name: str, root=None, **args):
+    """Data set ``name`` read from ``root`` (None: where it looks by default), with its options ``args``
+    (`--dataset-args`), validated as a benchmark's: against its declared ``arguments``, else its signature."""
+    return _load("dataset", name, args, "--dataset-args", through={"root": root})[0]
 
 
 @dataclass

@@ -72,7 +72,7 @@ def plugins(as_json):
 @click.option("--json", "as_json", is_flag=True, help="list of objects (name, description, plugin, tags, available)")
 @click.option("--details", is_flag=True,
               help="models: also source, parameters, scoreable layers, penultimate layer, ImageNet top-1 "
-                   "(built once without weights, then cached); benchmarks/metrics: their declared arguments")
+                   "(built once without weights, then cached); benchmarks/metrics/datasets: their declared arguments")
 def list_(kind, tag, as_json, details):
     """List registered models, benchmarks, metrics or data sets (constructs nothing)."""
     from .pluginmanager import registry

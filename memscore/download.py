@@ -20,6 +20,11 @@
 member that would land outside it (absolute names, ``..``, links pointing out, device files); the
 ``tarfile`` ``data`` filter is applied on top where Python has it. Nothing is half-written: on any
 error the staging folder is removed; on success its entries are moved into ``dest_dir``.
+
+``fetch_tree(url, root, marks=..., check=...)`` is what a data set's ``fetch`` does with those two: a data
+set's archive (a URL, a local path or a ``file://`` URL) downloaded next to ``root``, verified, unpacked
+into a staging folder, the data set's folder found in it (the one holding all of ``marks``, at the top or
+≤ 2 levels down: archives often have a top folder), checked, and only then moved to ``root``.
 """
 from __future__ import annotations
 
@@ -38,10 +43,11 @@ import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any, Callable, Sequence
 
 from .errors import DataError
 
-__all__ = ["download", "unpack", "file_digest", "RETRIES", "RETRY_BACKOFF"]
+__all__ = ["download", "unpack", "fetch_tree", "find_tree", "file_digest", "RETRIES", "RETRY_BACKOFF"]
 
 RETRIES = 5  # failed attempts in a row (without any progress) before giving up
 RETRY_BACKOFF = 1.0  # seconds; doubles after each failure in a row (tests set 0)
@@ -380,3 +386,92 @@ def _move_into(staging: Path, dest_dir: Path) -> None:
                         f"away or unpack into an empty folder")
     for e in entries:
         os.replace(e, dest_dir / e.name)
+
+
+# ------------------------------------------------------------------------------------ fetch a data set
+
+def find_tree(top: Path, marks: Sequence[str], depth: int = 2) -> Path | None:
+    """The folder under ``top`` (itself or ≤ ``depth`` levels down, breadth first, by name) that holds every
+    entry named in ``marks``; None when there is none. Symbolic links are not followed."""
+    level = [Path(top)]
+    for _ in range(depth + 1):
+        for d in level:
+            if all((d / m).exists() for m in marks):
+                return d
+        level = [c for d in level for c in sorted(d.iterdir()) if c.is_dir() and not c.is_symlink()]
+    return None
+
+
+def _archive_name(url: str, fallback: str) -> str:
+    """The file name an archive URL (or path) ends in — query and fragment dropped, odd characters replaced."""
+    name = PurePosixPath(urllib.parse.unquote(urllib.parse.urlsplit(url).path if "://" in url else url)
+                         .replace("\\", "/").rstrip("/")).name
+    name = re.sub(r"[^A-Za-z0-9._+-]", "_", name).strip(".")
+    return name or fallback
+
+
+def fetch_tree(url: str | None, root: str | os.PathLike, *, marks: Sequence[str], check: Callable[[Path], Any],
+               title: str, name: str, obtain: str, sha256: str | None = None, md5: str | None = None,
+               progress: bool = True, keep_archive: bool = False, depth: int = 2) -> Path:
+    """Fetch a data set whose archive unpacks to a folder holding ``marks`` (its top-level entries, e.g.
+    ``("images", "splits")``) into ``root``; return ``root``.
+
+    * ``root`` already holding one of ``marks``: nothing is downloaded; ``check(root)`` (which raises
+      :class:`DataError` on an incomplete copy) and return.
+    * ``root`` existing with anything else in it: refused (nothing is overwritten).
+    * no ``url`` (the data set has no official archive memscore can download): one line saying where to get
+      it (``obtain``) and to pass ``--url``.
+    * ``url`` a local path: used in place (verified when a checksum is given, never deleted); an
+      ``http(s)://`` or ``file://`` URL: :func:`download` next to ``root`` (resumable, verified), deleted
+      after success unless ``keep_archive``.
+    * the archive is unpacked (:func:`unpack`: names escaping the destination refused) into a staging folder
+      next to ``root``; the data set's folder is found in it (:func:`find_tree`, ≤ ``depth`` levels down),
+      ``check``-ed there, and only then moved to ``root``. A failed unpack or check leaves ``root`` as it was.
+    """
+    root = Path(root).expanduser()
+    if any((root / m).exists() or (root / m).is_symlink() for m in marks):
+        check(root)
+        return root
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise DataError(f"cannot fetch {title} into {root}: it exists and is not an (empty) {title} folder; move it "
+                        f"away or choose another --dest")
+    if not url:
+        raise DataError(f"{title} has no official archive memscore can download: {obtain}, then run `memscore data "
+                        f"fetch {name} --url ARCHIVE` (a URL, a local path or a file:// URL)")
+    url = str(url)
+    expected = _expected(sha256, md5)
+    local = None
+    if "://" not in url:
+        local = Path(url).expanduser()
+        if not local.is_file():
+            raise DataError(f"cannot fetch {title} from {url}: no such file, and not a URL (http://, https://, "
+                            f"file://); give the archive's path or URL")
+        bad = _mismatch(local, expected)
+        if bad:
+            raise DataError(f"checksum mismatch for {local}: expected {bad[0]} {bad[1]}, got {bad[2]}; check the "
+                            f"file and the checksum")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    archive = local or download(url, root.parent / f"{root.name}-{_archive_name(url, name + '.archive')}",
+                                sha256=sha256, md5=md5, progress=progress)
+    staging = root.parent / f".{root.name}.fetch-tmp"
+    if staging.exists() or staging.is_symlink():  # our own leftover from an interrupted fetch
+        if staging.is_dir() and not staging.is_symlink():
+            shutil.rmtree(staging)
+        else:
+            staging.unlink()
+    try:
+        unpack(archive, staging)
+        tree = find_tree(staging, marks, depth)
+        if tree is None:
+            top = ", ".join(sorted(p.name for p in staging.iterdir())[:5]) or "nothing"
+            raise DataError(f"{archive} holds no {title} tree (a folder with {', '.join(marks)}; found at the top: "
+                            f"{top}); check the URL, or {obtain}")
+        check(tree)
+        if root.is_dir():
+            root.rmdir()  # empty, checked above
+        os.replace(tree, root)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if local is None and not keep_archive:
+        archive.unlink(missing_ok=True)
+    return root

@@ -54,13 +54,14 @@ def coerce(value: Any) -> Any:
     return value
 
 
-def check_kwargs(func: Callable, kwargs: Mapping[str, Any], what: str) -> None:
-    """Reject keys ``func`` does not accept, naming the valid ones."""
+def check_kwargs(func: Callable, kwargs: Mapping[str, Any], what: str, *, hide: tuple[str, ...] = ()) -> None:
+    """Reject keys ``func`` does not accept, naming the valid ones (those in ``hide`` are given another way:
+    neither accepted here nor named)."""
     sig = inspect.signature(func)
     if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         return
     valid = [n for n, p in sig.parameters.items()
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and not n.startswith("_")]
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and not n.startswith("_") and n not in hide]
     bad = [k for k in kwargs if k not in valid]
     if bad:
         raise OptionError(f"{what}: unknown key {bad[0]!r}; valid keys: {', '.join(valid) or '(none)'}")

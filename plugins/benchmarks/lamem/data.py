@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,17 +178,6 @@ def _stamp(path: Path) -> tuple:
     except (OSError, ValueError):  # missing, a symlink loop, …: nothing to cache
         return ()
     return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def _find_tree(top: Path, depth: int = 2) -> Path | None:
-    """The folder under ``top`` (itself or ≤ ``depth`` levels down) that holds images/ and splits/."""
-    level = [top]
-    for _ in range(depth + 1):
-        for d in level:
-            if (d / "splits").is_dir() and (d / "images").is_dir():
-                return d
-        level = [c for d in level for c in sorted(d.iterdir()) if c.is_dir() and not c.is_symlink()]
-    return None
 
 
 class LaMem:
@@ -475,56 +463,26 @@ class LaMem:
         return bad
 
     # ----------------------------------------------------------------------------------------- fetch
+    #: the entries whose presence marks a copy of the data set (in the folder, or in an archive's folder)
+    fetch_marks = ("images", "splits")
+    #: where to get the archive by hand (said when there is no default URL, or a URL gave something else)
+    archive_source = "download the official archive from http://memorability.csail.mit.edu/download.html"
+
     @classmethod
     def fetch(cls, url: str | None = None, dest: str | os.PathLike | None = None, *, progress: bool = True,
               sha256: str | None = None, md5: str | None = None, keep_archive: bool = False) -> Path:
         """Download the archive (resumable, verified), unpack it safely into ``dest``, check it; return the root.
 
-        ``dest`` resolves like the constructor's ``root``. A ``dest`` that already holds a LaMem tree is
+        ``dest`` resolves like the constructor's ``root``. A ``dest`` that already holds a copy of the tree is
         only checked (nothing downloaded). The archive is downloaded next to ``dest`` and deleted after a
-        successful check unless ``keep_archive``. A failed unpack or check leaves ``dest`` untouched.
+        successful check unless ``keep_archive``. A failed unpack or check leaves ``dest`` untouched. Without
+        ``url``, ``default_url``; a data set without one (SUN memorability) says where to get it and to pass
+        ``url``. See :func:`memscore.download.fetch_tree`.
         """
-        from memscore.download import download, unpack
+        from memscore.download import fetch_tree
 
-        root = cls(dest).root
-        if (root / "splits").is_dir() or (root / "images").is_dir():
-            cls(root).check(check_images=True)
-            return root
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
-            raise DataError(f"cannot fetch LaMem into {root}: it exists and is not an (empty) LaMem folder; "
-                            f"move it away or choose another --data-root")
-        url = str(url or cls.default_url)
-        sha256 = sha256 if sha256 is not None else (cls.default_sha256 if url == cls.default_url else None)
-        root.parent.mkdir(parents=True, exist_ok=True)
-        archive_name = Path(re.sub(r"[?#].*$", "", url).rstrip("/")).name or "lamem.tar.gz"
-        local = Path(url) if "://" not in url and Path(url).is_file() else None
-        if local is not None:
-            archive = local
-            from memscore.download import _expected, _mismatch
-
-            bad = _mismatch(archive, _expected(sha256, md5))
-            if bad:
-                raise DataError(f"checksum mismatch for {archive}: expected {bad[0]} {bad[1]}, got {bad[2]}; "
-                                f"check the file and the checksum")
-        else:
-            archive = download(url, root.parent / f"{root.name}-{archive_name}", sha256=sha256, md5=md5,
-                               progress=progress)
-        staging = root.parent / f".{root.name}.fetch-tmp"
-        if staging.exists():  # our own leftover from an interrupted fetch
-            shutil.rmtree(staging)
-        try:
-            unpack(archive, staging)
-            tree = _find_tree(staging)
-            if tree is None:
-                top = ", ".join(sorted(p.name for p in staging.iterdir())[:5]) or "nothing"
-                raise DataError(f"{archive} holds no LaMem tree (a folder with images/ and splits/; found: {top}); "
-                                f"check the URL or download the official archive")
-            cls(tree).check(check_images=True)
-            if root.is_dir():
-                root.rmdir()  # empty, checked above
-            os.replace(tree, root)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        if local is None and not keep_archive:
-            archive.unlink(missing_ok=True)
-        return root
+        url = str(url or cls.default_url or "") or None
+        sha256 = sha256 if sha256 is not None else (cls.default_sha256 if url and url == cls.default_url else None)
+        return fetch_tree(url, cls(dest).root, marks=cls.fetch_marks, check=lambda d: cls(d).check(check_images=True),
+                          title=cls.title, name=cls.name, obtain=cls.archive_source, sha256=sha256, md5=md5,
+                          progress=progress, keep_archive=keep_archive)

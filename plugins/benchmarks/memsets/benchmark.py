@@ -23,8 +23,7 @@ from memscore.layerwise import Context, LayerBenchmark
 from memscore.stimuli import Stimuli
 from memscore_plugins.benchmarks.lamem.benchmark import LamemPLS, part_rows, splits_arg
 
-MEMCAT_SCORE = Arg("score", str, "memorability_w_fa_correction", "MemCat's score column",
-                   choices=("memorability_w_fa_correction", "memorability_wo_fa_correction"), keyed="changed")
+from .data import MEMCAT_SCORE  # declared with the data set
 
 
 def _memcat(root, score):

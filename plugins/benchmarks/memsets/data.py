@@ -29,17 +29,20 @@ from typing import Sequence
 
 import numpy as np
 
+from memscore.arguments import Arg
 from memscore.errors import DataError
 from memscore.images import path_kind, shorten
 from memscore_plugins.benchmarks.lamem.data import PARTS, SplitPart
 
-__all__ = ["MemCat", "MemorabilityCSV", "seeded_splits", "FRACTIONS"]
+__all__ = ["MemCat", "MemorabilityCSV", "seeded_splits", "FRACTIONS", "MEMCAT_SCORE"]
 
 FRACTIONS = (0.7, 0.1, 0.2)  # train / val / test of a seeded split
 N_SPLITS = 5
 MEMCAT_CSV = Path("MemCat_data") / "memcat_image_data.csv"
 MEMCAT_IMAGES = Path("MemCat_images") / "MemCat"
 MEMCAT_SCORES = ("memorability_w_fa_correction", "memorability_wo_fa_correction")
+#: MemCat's option, declared once: `memscore data check memcat --dataset-args score=...` and the benchmarks' own
+MEMCAT_SCORE = Arg("score", str, MEMCAT_SCORES[0], "MemCat's score column", choices=MEMCAT_SCORES, keyed="changed")
 
 
 def seeded_splits(n: int, k: int, *, strata: Sequence | None = None, groups: Sequence | None = None,
@@ -114,10 +117,21 @@ def _score(text: str, where: str) -> float:
 
 
 class _SplitSet:
-    """What MemCat and the CSV set share: parsed rows, seeded or given splits, LaMem's read interface."""
+    """What MemCat and the CSV set share: parsed rows, seeded or given splits, LaMem's read interface, and
+    ``fetch``: an archive in the set's layout unpacked and checked (:func:`memscore.download.fetch_tree`)."""
 
     name = ""
     seed = 0
+    #: the set's options (:class:`memscore.arguments.Arg`), validated by `memscore data check NAME --dataset-args`
+    arguments: tuple[Arg, ...] = ()
+    #: how messages name the set; the top-level entries that mark a copy of it (in a folder or in an archive)
+    title = ""
+    fetch_marks: tuple[str, ...] = ()
+    #: where to get the archive by hand (said when there is no default URL, or a URL gave something else)
+    archive_source = ""
+    #: the official archive, where one is confirmed (none is, for these sets: each needs --url)
+    default_url: str | None = None
+    default_sha256: str | None = None
 
     def __init__(self, root):
         self.root = Path(root).expanduser()
@@ -191,6 +205,24 @@ class _SplitSet:
                 atomic.write_text(folder / f, t)
         return folder
 
+    @classmethod
+    def fetch(cls, url: str | None = None, dest: str | os.PathLike | None = None, *, progress: bool = True,
+              sha256: str | None = None, md5: str | None = None, keep_archive: bool = False) -> Path:
+        """Download (resumable, verified) or take a local archive in the set's layout, unpack it safely into
+        ``dest`` (default: where the constructor looks), check it there; return the folder. As LaMem's
+        ``fetch``: :func:`memscore.download.fetch_tree`."""
+        from memscore.download import fetch_tree
+
+        url = str(url or cls.default_url or "") or None
+        sha256 = sha256 if sha256 is not None else (cls.default_sha256 if url and url == cls.default_url else None)
+        return fetch_tree(url, cls._fetch_root(dest), marks=cls.fetch_marks, check=lambda d: cls(d).check(),
+                          title=cls.title, name=cls.name, obtain=cls.archive_source, sha256=sha256, md5=md5,
+                          progress=progress, keep_archive=keep_archive)
+
+    @classmethod
+    def _fetch_root(cls, dest) -> Path:
+        return cls(dest).root
+
     def check(self, *, check_images: bool = True, decode: bool = False, progress: bool = False, **_) -> dict:
         names, scores, strata, _ = self.rows()
         report = {"root": str(self.root), "source": str(self.source), "images": len(names),
@@ -221,6 +253,12 @@ class MemCat(_SplitSet):
     """MemCat on disk (see the module docstring); ``score`` picks the score column."""
 
     name = "memcat"
+    title = "MemCat"
+    arguments = (MEMCAT_SCORE,)
+    fetch_marks = ("MemCat_data", "MemCat_images")
+    # The project page links the download; no direct archive URL could be confirmed, so there is no default.
+    archive_source = ("download MemCat from http://gestaltrevision.be/projects/memcat/ (an archive with MemCat_data/ "
+                      "and MemCat_images/)")
 
     def __init__(self, root=None, score: str = MEMCAT_SCORES[0]):
         if root is None or str(root) == "":
@@ -264,12 +302,22 @@ class MemorabilityCSV(_SplitSet):
     """A memorability set of one's own: ``scores.csv`` (``image,score[,split][,group]``) and ``images/``."""
 
     name = "memorability-csv"
+    title = "memorability-csv set"
+    fetch_marks = ("scores.csv", "images")
+    archive_source = "it is your own: pack your scores.csv and images/ into a .zip or .tar.gz"
 
     def __init__(self, root=None):
         if root is None or str(root) == "":
             raise DataError("memorability-csv: no data folder was given; give --data-root memorability-csv=PATH "
                             "(a folder with scores.csv and images/)")
         super().__init__(root)
+
+    @classmethod
+    def _fetch_root(cls, dest) -> Path:
+        if dest is None or str(dest) == "":
+            raise DataError("memorability-csv has no default folder; give --dest FOLDER (where to unpack your archive "
+                            "of scores.csv and images/) and --url ARCHIVE")
+        return cls(dest).root
 
     @property
     def source(self) -> Path:

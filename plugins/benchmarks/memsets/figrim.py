@@ -44,16 +44,30 @@ from typing import Any
 
 import numpy as np
 
+from memscore.arguments import Arg
 from memscore.errors import DataError
 from memscore.images import path_kind, shorten
 
 from .data import _safe_part, _SplitSet
 
-__all__ = ["Figrim", "FIGRIM_SCORES", "FIGRIM_DUPLICATES", "figrim_score"]
+__all__ = ["Figrim", "FIGRIM_SCORES", "FIGRIM_DUPLICATES", "FIGRIM_ARGS", "figrim_score"]
 
 #: the score types: the authors' five (calculateScores.m) and corrected recognition
 FIGRIM_SCORES = ("HR", "FAR", "ACC", "DPRIME", "MI", "CR")
 COUNTS = ("hits", "misses", "false_alarms", "correct_rejections")
+#: FIGRIM's options, declared once: `memscore data check figrim --dataset-args ...` and the benchmarks' own
+FIGRIM_ARGS = (
+        Arg("score", str, "HR", "FIGRIM's score: HR, FAR, ACC, DPRIME, MI (the authors' five) or CR (HR - FAR)",
+            choices=FIGRIM_SCORES, keyed="changed"),
+        Arg("experiment", str, "amt1", "the struct field with the counts: amt1 (within category) or amt2 (across)",
+            keyed="changed"),
+        Arg("scores_file", str, "image_data_targets.mat", "the .mat file in the data folder", keyed="changed"),
+        Arg("variable", str, None, "the struct array's variable (default: the file's stem)", keyed="changed"),
+        Arg("images", str, "Targets", "the image folder in the data folder (<category>/<filename> inside)",
+            keyed="changed"),
+        Arg("filename_field", str, "filename", "the struct field with the image's file name", keyed="changed"),
+        Arg("category_field", str, "category", "the struct field with the image's category", keyed="changed"),
+)
 #: the duplicate targets the FIGRIM README lists (category/filename): each pair stays on one side of a split
 FIGRIM_DUPLICATES = (
     ("highway/sun_bnjxztsvnercygxn.jpg", "highway/sun_bdwttbytrbnqyqsk.jpg"),
@@ -127,6 +141,13 @@ class Figrim(_SplitSet):
     folder and field names are arguments too, for a copy that differs."""
 
     name = "figrim"
+    title = "FIGRIM"
+    arguments = FIGRIM_ARGS
+    fetch_marks = ("image_data_targets.mat", "Targets")
+    # figrim.mit.edu's Targets.zip holds the 630 eye-tracking targets only, and no URL of the memory-game data
+    # (image_data_targets.mat) with all 1,754 targets could be confirmed: no default, --url is needed.
+    archive_source = ("download the targets and image_data_targets.mat from http://figrim.mit.edu and pack "
+                      "image_data_targets.mat and Targets/<category>/ into one archive")
 
     def __init__(self, root=None, score: str = "HR", experiment: str = "amt1", *,
                  scores_file: str = "image_data_targets.mat", variable: str | None = None, images: str = "Targets",

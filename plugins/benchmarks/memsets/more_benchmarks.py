@@ -21,8 +21,9 @@ from memscore_plugins.benchmarks.lamem.benchmark import LamemPLS, splits_arg
 
 from .benchmark import LamemTransfer
 
-from .figrim import COUNTS, FIGRIM_SCORES
+from .figrim import COUNTS, FIGRIM_ARGS  # the options are declared with the data sets
 from .sun import SUN_SPLITS
+from .things import THINGS_ARGS
 
 
 def _pls_arguments(name: str, n: int) -> tuple[Arg, ...]:
@@ -45,27 +46,6 @@ class _Unscored(LamemPLS):
         out = super().summary(best, context)
         out["meta"]["unscored"] = context.unscored
         return out
-
-
-FIGRIM_ARGS = (
-        Arg("score", str, "HR", "FIGRIM's score: HR, FAR, ACC, DPRIME, MI (the authors' five) or CR (HR - FAR)",
-            choices=FIGRIM_SCORES, keyed="changed"),
-        Arg("experiment", str, "amt1", "the struct field with the counts: amt1 (within category) or amt2 (across)",
-            keyed="changed"),
-        Arg("scores_file", str, "image_data_targets.mat", "the .mat file in the data folder", keyed="changed"),
-        Arg("variable", str, None, "the struct array's variable (default: the file's stem)", keyed="changed"),
-        Arg("images", str, "Targets", "the image folder in the data folder (<category>/<filename> inside)",
-            keyed="changed"),
-        Arg("filename_field", str, "filename", "the struct field with the image's file name", keyed="changed"),
-        Arg("category_field", str, "category", "the struct field with the image's category", keyed="changed"),
-)
-THINGS_ARGS = (
-        Arg("score", str, "cr", "the table's score column (cr: corrected recognition, the paper's)", keyed="changed"),
-        Arg("table", str, "THINGS_Memorability_Scores.csv", "the score table in the data folder", keyed="changed"),
-        Arg("images", str, "object_images", "the THINGS image folder in the data folder", keyed="changed"),
-        Arg("prefix", str, "images/", "the prefix of the table's file_path that the image folder replaces",
-            keyed="changed"),
-)
 
 
 def _figrim(b, root):

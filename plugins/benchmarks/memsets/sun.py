@@ -20,7 +20,6 @@ other sizes is read all the same and reported with ``official_sizes: no``).
 """
 from __future__ import annotations
 
-from memscore.errors import DataError
 from memscore_plugins.benchmarks.lamem.data import LaMem
 
 __all__ = ["SunMemorability", "SUN_SPLITS"]
@@ -45,13 +44,11 @@ class SunMemorability(LaMem):
              "images/ and splits/")
     point_complete = "point --data-root sun-memorability=PATH at a complete copy"
     obtain = f"download and unpack AMNet's SUN_memorability.zip ({_AMNET})"
+    # No URL memscore can download: AMNet shares the archive on Google Drive (behind a confirmation page), so
+    # `memscore data fetch sun-memorability` needs --url (the downloaded zip's path). It unpacks to images/ and splits/.
     default_url = None
-
-    @classmethod
-    def fetch(cls, url=None, dest=None, **_):
-        """No archive memscore can download: AMNet shares the copy on Google Drive (behind a confirmation page)."""
-        raise DataError(f"SUN memorability has no archive memscore can fetch; {cls.obtain}, then run `memscore data "
-                        f"check sun-memorability --data-root sun-memorability=PATH`")
+    archive_source = (f"download AMNet's SUN_memorability.zip (its Google Drive link is in "
+                      f"datasets/sun_memorability_url.txt of {_AMNET})")
 
     def has_val(self, splits) -> bool:
         """Whether every split in ``splits`` has a ``val_k.txt`` (AMNet's copy has none)."""

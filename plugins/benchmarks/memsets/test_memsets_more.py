@@ -252,7 +252,8 @@ def test_sun_problems_are_one_line_and_lamems_words_are_unchanged(tmp_path, sun)
     (root / "splits" / "train_25.txt").unlink()
     with pytest.raises(DataError, match="split 25 needs train and test"):
         SunMemorability(root).check()
-    with pytest.raises(DataError, match="no archive memscore can fetch"):
+    with pytest.raises(DataError, match="no official archive memscore can download: download AMNet's "
+                                        "SUN_memorability.zip .* --url ARCHIVE"):
         SunMemorability.fetch()
 
 

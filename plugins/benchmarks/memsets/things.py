@@ -28,14 +28,23 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
+from memscore.arguments import Arg
 from memscore.errors import DataError
 from memscore.images import shorten, unsafe_relpath
 
 from .data import _read_csv, _score, _SplitSet
 
-__all__ = ["ThingsMemorability", "THINGS_TABLE"]
+__all__ = ["ThingsMemorability", "THINGS_TABLE", "THINGS_ARGS"]
 
 THINGS_TABLE = "THINGS_Memorability_Scores.csv"
+#: the set's options, declared once: `memscore data check things-memorability --dataset-args ...` and the benchmarks'
+THINGS_ARGS = (
+        Arg("score", str, "cr", "the table's score column (cr: corrected recognition, the paper's)", keyed="changed"),
+        Arg("table", str, THINGS_TABLE, "the score table in the data folder", keyed="changed"),
+        Arg("images", str, "object_images", "the THINGS image folder in the data folder", keyed="changed"),
+        Arg("prefix", str, "images/", "the prefix of the table's file_path that the image folder replaces",
+            keyed="changed"),
+)
 _NO_SCORE = ("", "nan", "na", "n/a", "none", "null")
 
 
@@ -43,6 +52,13 @@ class ThingsMemorability(_SplitSet):
     """THINGS memorability on disk (see the module docstring); ``score`` names the score column."""
 
     name = "things-memorability"
+    title = "THINGS memorability"
+    arguments = THINGS_ARGS
+    fetch_marks = (THINGS_TABLE, "object_images")
+    # The table and the images are separate OSF downloads (the images a password-protected zip): no one archive
+    # to default to; --url is needed.
+    archive_source = (f"get {THINGS_TABLE} from https://osf.io/5a7z6/ and the THINGS images (object_images/) from "
+                      f"https://osf.io/jum2f/ and pack both into one archive")
 
     def __init__(self, root=None, score: str = "cr", *, table: str = THINGS_TABLE, images: str = "object_images",
                  prefix: str = "images/"):
