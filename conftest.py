@@ -16,9 +16,8 @@ from slurm_cluster import slurm_cluster  # noqa: E402,F401
 
 @pytest.fixture(autouse=True)
 def memscore_home(tmp_path, monkeypatch):
-    home = tmp_path / "memscore-home"
-    monkeypatch.setenv("MEMSCORE_HOME", str(home))
-    monkeypatch.delenv("MEMSCORE_PLUGINS", raising=False)
-    monkeypatch.delenv("MEMSCORE_LAMEM", raising=False)
+    from memscore.pytest_plugin import isolate
+
+    home = isolate(tmp_path, monkeypatch)  # no MEMSCORE_CACHE, MEMSCORE_<DATA SET>, ... of the user's survives
     monkeypatch.setenv("MEMSCORE_MEMORY_GB", os.environ.get("MEMSCORE_TEST_MEMORY_GB", "4"))
     return home

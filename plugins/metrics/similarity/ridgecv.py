@@ -213,7 +213,7 @@ def _fold_map(fn, n_folds: int, *, large: bool) -> list:
 
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1), ThreadPoolExecutor(workers, thread_name_prefix="memscore-fold") as pool:
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers, thread_name_prefix="memscore-fold") as pool:
         return list(pool.map(fn, range(n_folds)))
 
 
