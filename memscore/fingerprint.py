@@ -17,7 +17,7 @@ from typing import Any, Iterable, Sequence
 
 from . import atomic, paths
 
-__all__ = ["DataInfo", "digest", "file_sha1", "files_digest"]
+__all__ = ["DataInfo", "digest", "file_sha1", "file_sha1s", "files_digest"]
 
 
 @dataclass
@@ -137,6 +137,12 @@ def _sha1(path: Path) -> str:
 def file_sha1(path: Path | str) -> str:
     """SHA-1 of the file's bytes (remembered while the file is unchanged)."""
     return _digests([Path(path)])[0]
+
+
+def file_sha1s(files: Sequence[Path | str]) -> list[str]:
+    """SHA-1 of each file's bytes, in order (remembered as :func:`file_sha1`; ``"missing"``, ``"not-a-file"`` or
+    ``"unreadable"`` for a file that cannot be hashed)."""
+    return _digests([Path(f) for f in files])
 
 
 def _digests(files: Sequence[Path]) -> list[str]:

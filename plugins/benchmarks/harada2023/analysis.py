@@ -7,7 +7,10 @@ Every number comes from the result store (:meth:`ResultStore.query`, current row
 
              * ``fig2``  over all layers of all (non fine-tuned) models: layer memorability accuracy (``lamem-pls``
                per-layer value) vs layer similarity to V1 / V2 / V4 / IT (``neural-<r>`` per-layer value);
-               paper 0.37 / 0.76 / 0.21 / 0.82.
+               paper 0.37 / 0.76 / 0.21 / 0.82. ``memorability=`` (``--memorability``) takes another set's
+               ``*-pls`` runs; where they were made with ``shared_with=`` (scored on the test images they share
+               with a stimulus set) and ``neural-<r>`` runs read that set, the panel is over those shared images
+               (:func:`_fig2`; its ``images`` says so).
              * ``fig3``  across fine-tuned models ``finetuned:<model>@lamem<k>``: test memorability (the
                ``lamem-finetune`` row of split k) vs IT similarity of the fine-tuned model's penultimate layer
                (its own ``neural-it`` score, the row of ``meta.penultimate_layer``); paper 0.56.
@@ -241,28 +244,135 @@ def _label(value: str) -> str:
     return "raw r" if value == "raw" else "ceiled"
 
 
+def shared_images(s: Score) -> dict[str, Any] | None:
+    """What a memorability run's test images were restricted to (``shared_with``: its ``meta.shared_with``, with
+    the stimulus set's name and content digest ``stimuli``), or None for a run over its whole test sets."""
+    d = s.meta.get("shared_with") if isinstance(s.meta, dict) else None
+    return d if isinstance(d, dict) and d.get("stimuli") else None
+
+
+def _stimuli_of(s: Score) -> str | None:
+    """The content digest of the stimuli a neural run read (its data's ``stimuli`` part)."""
+    parts = _data_of(s).get("parts")
+    v = parts.get("stimuli") if isinstance(parts, dict) else None
+    return str(v) if v else None
+
+
+def _data_of(s: Score) -> dict[str, Any]:
+    d = RunRecord.of(s).data
+    return d if isinstance(d, dict) else {}
+
+
 def is_imagenet_run(s: Score) -> bool:
-    """A run Fig. 2 counts: not of a fine-tuned model (the leaderboard's Fig. 2 uses this too)."""
-    return not is_finetuned(s.model)
+    """A run Fig. 2 counts over each data set's own images (the leaderboard's Fig. 2 uses this too): not of a
+    fine-tuned model, and not restricted to the images another set shares (``shared_with``: see :func:`_fig2`)."""
+    return not is_finetuned(s.model) and shared_images(s) is None
+
+
+def _usable(src: "Stored", s: Score) -> bool:
+    """A run the selection could use (rule 2: no smoke run unless asked; a neural run at the metric read)."""
+    rec = RunRecord.of(s)
+    return not is_finetuned(s.model) and (src.include_smoke or not rec.smoke) and \
+        (not s.benchmark.startswith("neural-") or str(rec.setting("metric", "pls")) == src.metric)
+
+
+def shared_choice(src: "Stored", memorability: str, bench: str) -> tuple[dict[str, Any], str] | None:
+    """The stimulus set a Fig. 2 panel is drawn on when both measures exist on the same images: among the
+    ``memorability`` runs restricted to the images they share with a set (``shared_with``), a set whose content
+    (``stimuli`` digest) is that of ``bench`` runs' neural data — the most such memorability runs, then the newest:
+    (a run's ``meta.shared_with``, the neural data's name); None where there is none (each benchmark's own data)."""
+    neural: dict[str, str] = {}
+    for s in src.query(bench):
+        d = _stimuli_of(s)
+        if d and _usable(src, s):
+            neural.setdefault(d, str(_data_of(s).get("name") or "?"))
+    runs: dict[str, list[Score]] = defaultdict(list)
+    for s in src.query(memorability):
+        sh = shared_images(s)
+        if sh and sh["stimuli"] in neural and _usable(src, s):
+            runs[sh["stimuli"]].append(s)
+    if not runs:
+        return None
+    best = max(runs, key=lambda d: (len(runs[d]), max(RunRecord.of(s).created for s in runs[d]), d))
+    return shared_images(runs[best][0]), neural[best]
+
+
+def _about(p: Pick) -> dict[str, Any]:
+    """:meth:`Pick.info` and what data its runs read (name, counts; a restriction to shared images), from one."""
+    out = p.info()
+    s = next(iter(p.scores.values()), None)
+    if s is not None:
+        d = _data_of(s)
+        out.update(data=d.get("name"), label=d.get("label"), counts=d.get("counts"))
+        if shared_images(s):
+            out["shared_with"] = {k: v for k, v in shared_images(s).items() if k != "source"}
+    return out
 
 
 def _fig2(src: Stored, value: str, memorability: str, regions: Iterable[str] = REGIONS,
           ) -> tuple[dict[str, Panel], dict[tuple, dict[str, Score]]]:
-    """Fig. 2 panels and, per joined model key, its scores by benchmark (for the depth profiles)."""
+    """Fig. 2 panels and, per joined model key, its scores by benchmark (for the depth profiles).
+
+    Same images, two measures: where ``memorability`` runs were restricted to the test images they share with a
+    stimulus set (``shared_with``) and ``neural-<region>`` runs read neural data on that set (the same stimuli,
+    by content), the panel is drawn on those shared images (:func:`shared_choice`): those runs only; the other
+    memorability runs and the neural runs on other data are left out with the reason. Otherwise each benchmark's
+    whole data (restricted memorability runs left out)."""
     panels: dict[str, Panel] = {}
     models: dict[tuple, dict[str, Score]] = defaultdict(dict)
     for region in regions:
         bench = f"neural-{region.lower()}"
         panel = Panel(region, f"{region} similarity ({_label(value)}, {bench})",
-                      f"memorability accuracy ({memorability})", paper=PAPER_LAYERS.get(region))
+                      f"memorability accuracy ({memorability})",
+                      paper=PAPER_LAYERS.get(region) if memorability == "lamem-pls" else None)  # the paper's: LaMem
         left = panel.left_out
         for s in src.query(memorability) + src.query(bench):
             if is_finetuned(s.model):
                 left.add(s.benchmark, "a fine-tuned model: Fig. 2 is over ImageNet models (and a model fine-tuned "
                                       "on one LaMem split has seen other splits' test images)", s.model)
-        mem = src.pick(memorability, left, is_imagenet_run)
-        neural = src.pick(bench, left, is_imagenet_run)
-        panel.data = {memorability: mem.info(), bench: neural.info()}
+        chosen = shared_choice(src, memorability, bench)
+        if chosen is None:
+            for s in src.query(memorability):
+                if not is_finetuned(s.model) and shared_images(s):
+                    name = shared_images(s).get("name")
+                    left.add(memorability, f"scored only on the test images shared with {name} (shared_with) and "
+                                           f"no {bench} run here read that data: this panel is over each data "
+                                           f"set's own images", s.model)
+            mem = src.pick(memorability, left, is_imagenet_run)
+            neural = src.pick(bench, left, is_imagenet_run)
+            panel.notes["images"] = {"shared": False, "over": "each benchmark's own data"}
+        else:
+            sh, name = chosen
+            on = sh["stimuli"]
+            panel.paper = None  # the paper's rho is over other images (LaMem vs the HvM objects)
+
+            def on_mem(s: Score) -> bool:
+                return not is_finetuned(s.model) and (shared_images(s) or {}).get("stimuli") == on
+
+            def on_neural(s: Score) -> bool:
+                return not is_finetuned(s.model) and _stimuli_of(s) == on
+
+            for s in src.query(memorability):
+                if not is_finetuned(s.model) and not on_mem(s):
+                    other = shared_images(s)
+                    what = (f"scored on the test images shared with {other.get('name')}" if other
+                            else "scored on all its test images")
+                    left.add(memorability, f"{what}: this panel is over the images shared with {name} "
+                                           f"(shared_with), the neural data of its {bench} runs", s.model)
+            for s in src.query(bench):
+                if not is_finetuned(s.model) and not on_neural(s):
+                    left.add(bench, f"its neural data ({_data_of(s).get('name')}) is not {name}, the stimulus set "
+                                    f"the {memorability} runs were restricted to (shared_with): this panel is over "
+                                    f"their shared images", s.model)
+            mem = src.pick(memorability, left, on_mem)
+            neural = src.pick(bench, left, on_neural)
+            sh = shared_images(next(iter(mem.scores.values()))) if mem.scores else sh  # the runs used say it
+            panel.notes["images"] = {"shared": True, "over": f"the {memorability} test images that are stimuli of "
+                                                             f"{name}, the neural data", "neural_data": name,
+                                     "stimuli": on, "shared_test_images": sh.get("shared_test_images"),
+                                     "splits": sh.get("splits"),
+                                     "name_matches_other_content": sh.get("name_matches_other_content")}
+        panel.data = {memorability: _about(mem), bench: _about(neural)}
         unmatched = 0
         for key in _join(mem, neural, left):
             models[key][memorability] = mem.scores[key]
@@ -426,14 +536,15 @@ def _figS1(src: Stored, top1: Callable[[str], tuple[float | None, str]]) -> dict
 def figure_panels(store: ResultStore | None = None, *, figures: Iterable[str] = FIGURES,
                   models: Iterable[str] | None = None, value: str = "value",
                   top1: Callable[[str], tuple[float | None, str]] = imagenet_top1,
-                  include_smoke: bool = False) -> dict[str, dict[str, Panel]]:
-    """The panels of the paper's figures from the stored scores: ``{figure: {panel: Panel}}``."""
+                  include_smoke: bool = False, memorability: str = "lamem-pls") -> dict[str, dict[str, Panel]]:
+    """The panels of the paper's figures from the stored scores: ``{figure: {panel: Panel}}`` (Fig. 2 with the
+    ``memorability`` benchmark's per-layer values)."""
     src = Stored(store or ResultStore(), models, include_smoke=include_smoke)
     want = list(figures)
     out: dict[str, dict[str, Panel]] = {}
     for fig in want:
         if fig == "fig2":
-            out[fig] = _fig2(src, value, "lamem-pls")[0]
+            out[fig] = _fig2(src, value, memorability)[0]
         elif fig == "fig3":
             out[fig] = _fig3(src, value)
         elif fig in ("fig4a", "fig4b"):
@@ -750,8 +861,8 @@ def analyze_models(store: ResultStore | None = None, *, out: Path | str = "memsc
 
 
 _MISSING = {
-    "fig2": "no stored layer has both a lamem-pls and a neural-<region> score of the same model, weights, model "
-            "args and seed (`memscore score -m MODEL -b lamem-pls`, `-b neural-it`, ...)",
+    "fig2": "no stored layer has both a {memorability} and a neural-<region> score of the same model, weights, "
+            "model args and seed (`memscore score -m MODEL -b {memorability}`, `-b neural-it`, ...)",
     "fig3": "no fine-tuned model has both a lamem-finetune split score and its own neural-it score "
             "(`memscore score -m MODEL -b lamem-finetune`, then `-m finetuned:MODEL@lamem1 -b neural-it`)",
     "fig4a": "no ImageNet model (default weights, ImageNet top-1 in the registry) has a neural-it score",
@@ -764,20 +875,26 @@ def analyze_figures(store: ResultStore | None = None, *, out: Path | str = "mems
                     figures: Iterable[str] = FIGURES, models: Iterable[str] | None = None, value: str = "value",
                     plots: bool = True, paper: bool = False,
                     top1: Callable[[str], tuple[float | None, str]] = imagenet_top1,
-                    include_smoke: bool = False) -> dict[str, Any]:
-    """Write every requested figure (``<fig>.csv``, ``<fig>.json``, PNGs) and ``figures.json`` (the index)."""
+                    include_smoke: bool = False, memorability: str = "lamem-pls") -> dict[str, Any]:
+    """Write every requested figure (``<fig>.csv``, ``<fig>.json``, PNGs) and ``figures.json`` (the index); Fig. 2
+    with the ``memorability`` benchmark (on the images it shares with the neural data where its runs were
+    restricted to them: :func:`_fig2`)."""
     figures = list(dict.fromkeys(figures))
     all_panels = figure_panels(store, figures=figures, models=models, value=value, top1=top1,
-                               include_smoke=include_smoke)
+                               include_smoke=include_smoke, memorability=memorability)
+    missing = {f: m.format(memorability=memorability) for f, m in _MISSING.items()}
     if not any(p.n for panels in all_panels.values() for p in panels.values()):
         raise MemscoreError("no stored scores for any of the requested figures: " + "; ".join(
-            f"{f}: {_MISSING[f]}" for f in figures))
+            f"{f}: {missing[f]}" for f in figures))
     out = Path(out)
-    index: dict[str, Any] = {"analysis": "figures", "value": value, "paper": paper, "figures": {}, "files": []}
+    index: dict[str, Any] = {"analysis": "figures", "value": value, "paper": paper, "memorability": memorability,
+                             "figures": {}, "files": []}
     for fig, panels in all_panels.items():
         extra: dict[str, Any] = {"analysis": "figures", "figure": fig, "title": TITLES[fig], "value": value}
+        if fig == "fig2":
+            extra["memorability"] = memorability
         if not any(p.n for p in panels.values()):
-            extra["missing"] = _MISSING[fig]
+            extra["missing"] = missing[fig]
         short = TITLES[fig].split(":")[0]
         titles = {k: (f"{short}, {k}" if len(panels) > 1 else short) for k in panels}
         result = _write(panels, out, fig, extra, plots, titles, paper,

@@ -1,6 +1,7 @@
 """`memscore analyze`: memorability vs brain similarity from the stored scores (no torch imported, no model run).
 
     memscore analyze figures [--paper] [--out DIR] [--only fig2,fig3,...]   all of the paper's figures
+                             [--memorability NAME]                         Fig. 2 with another memorability set
     memscore analyze layers  [--paper] [--out DIR] [--no-profiles]          Fig. 2 + per-model depth profiles
     memscore analyze models  [--out DIR] [--region IT]                      memorability vs IT across models
     memscore analyze agreement [--region IT] [--metrics pls,rsa,...]        Fig. 2 under every neural metric
@@ -32,8 +33,9 @@ def _common(default_out: str = "memscore-analysis", memorability: bool = True):
                          help="region similarity: the ceiled score (r²/ceiling) or the raw Pearson r")(f)
         if memorability:
             f = click.option("--memorability", default="lamem-pls", show_default=True,
-                             help="the memorability benchmark (lamem-pls; lamem-finetune / lamem-it for "
-                                  "`models`)")(f)
+                             help="the memorability benchmark of Fig. 2 (lamem-pls, things-memorability-pls, ...: "
+                                  "on the images it shares with the neural data where its runs were made with "
+                                  "shared_with=; lamem-finetune / lamem-it for `models`)")(f)
         f = click.option("--paper", is_flag=True,
                          help="overlay the published rho on the plots; put it beside ours in the JSON "
                               "(`paper`: ours, paper, difference) and the table (Δ)")(f)
@@ -76,6 +78,12 @@ def _print(result: dict, as_json: bool, paper: bool) -> None:
     for fig, res in result.get("figures", {}).items():
         if res.get("missing"):
             click.echo(f"{fig}: {res['missing']}")
+    panels = result["figures"].get("fig2", {}).get("panels", {}) if "figures" in result else result.get("panels", {})
+    for region, p in panels.items():
+        images = p.get("images") or {}
+        if images.get("shared"):
+            click.echo(f"{region}: over the {images.get('shared_test_images')} test images shared with "
+                       f"{images.get('neural_data')} (shared_with)")
     if result.get("profiles"):
         how = ", ".join(f"{k}: {v}" for k, v in result["profiles"]["depth_from"].items())
         click.echo(f"depth profiles of {len(result['profiles']['models'])} model(s) (depth {how})")
@@ -89,14 +97,16 @@ def analyze():
 
 
 @analyze.command("figures")
-@_common("memscore-figures", memorability=False)
+@_common("memscore-figures")
 @click.option("--only", default=",".join(FIGURE_NAMES), show_default=True,
               help="comma-separated figures to write")
-def figures(models, out, value, paper, no_plots, as_json, include_smoke, only):
+def figures(models, out, value, memorability, paper, no_plots, as_json, include_smoke, only):
     """All of the paper's figures, each as PNG + CSV + JSON (rho, p, n, what was left out and why).
 
     \b
     fig2   layer memorability (lamem-pls) vs V1/V2/V4/IT similarity, over all layers   (paper .37/.76/.21/.82)
+           (--memorability NAME: another set's runs; made with shared_with=MANIFEST, on the images it shares
+           with the neural data of that manifest)
     fig3   fine-tuned test memorability vs IT similarity of its penultimate layer       (paper 0.56)
     fig4a  ImageNet top-1 vs IT similarity of the penultimate layer                     (paper -0.39)
     fig4b  ImageNet top-1 vs IT similarity of the best layer                            (paper 0.57)
@@ -113,7 +123,7 @@ def figures(models, out, value, paper, no_plots, as_json, include_smoke, only):
         raise OptionError(f"--only {only!r}: valid figures are {', '.join(FIGURE_NAMES)}")
     result = analyze_figures(out=out, figures=[lower[f.lower()] for f in wanted], models=_models(models),
                              value="raw" if value == "raw" else "value", plots=not no_plots, paper=paper,
-                             include_smoke=include_smoke)
+                             include_smoke=include_smoke, memorability=memorability)
     _print(result, as_json, paper)
 
 

@@ -18,6 +18,8 @@ from memscore.fingerprint import DataInfo, digest
 from memscore.layerwise import Context, LayerBenchmark
 from memscore.stimuli import Stimuli
 
+from .shared import MIN_SHARED, kind_of, shared_source
+
 
 def parse_splits(splits: Any, *, name: str = "LaMem", n: int = 5) -> list[int]:
     """Split numbers of data set ``name`` (LaMem's by default), which has splits 1..``n``: ``3``, ``"1,3"``,
@@ -83,6 +85,10 @@ class LamemPLS(LayerBenchmark):
         Arg("select", str, "test", "which split picks the reported layer: test (the paper's best-on-test) or val "
             "(chosen on split k's val images, reported on its test images: no selection bias)",
             choices=("test", "val"), keyed="changed"),
+        Arg("shared_with", shared_source, None, "score each split's test Spearman only over its test images that are "
+            "also stimuli of this set (a neural data manifest .json, or a stimulus-set .csv with filename): same file "
+            "name and same bytes; training unchanged",
+            expect="a neural data manifest .json or a stimulus-set .csv", keyed=False),  # keyed by config()/data
     )
 
     # -- data ----------------------------------------------------------------------------------
@@ -118,6 +124,41 @@ class LamemPLS(LayerBenchmark):
 
     load_splits = LayerBenchmark.loaded  # (data, parts, stimuli, val parts: {} unless select=val)
 
+    def config(self) -> dict[str, Any]:
+        """The declared arguments as keyed; ``shared_with`` (when given) as the kind of set, never its path: what
+        it restricts the scoring to is keyed as data (:meth:`data_parts`)."""
+        out = super().config()
+        if getattr(self, "shared_with", None):
+            out["shared_with"] = kind_of(self.shared_with)
+        return out
+
+    def shared(self, loaded):
+        """The test images shared with ``shared_with``'s stimulus set (:mod:`.shared`), once per load; None
+        without it. Too few in a split is one line, before any model runs."""
+        if not getattr(self, "shared_with", None):
+            return None
+        memo = getattr(self, "_shared_memo", None)
+        if memo is None or memo[0] is not loaded:
+            from .shared import match, read_stimulus_set
+
+            data, parts, stimuli, _ = loaded
+            found = match(read_stimulus_set(self.shared_with), {n for _, te in parts.values() for n in te.names},
+                          data.image_path)
+            present = set(stimuli.ids)
+            for k, (_, te) in parts.items():
+                self._check_shared(k, sum(n in found.names and n in present for n in te.names), len(te), found)
+            self._shared_memo = memo = (loaded, found)
+        return memo[1]
+
+    def _check_shared(self, k: int, n_shared: int, n_test: int, found) -> None:
+        if n_shared < MIN_SHARED:
+            other = (f"; {len(found.other_content)} more have a stimulus's name but other bytes"
+                     if found.other_content else "")
+            raise OptionError(f"{self.identifier} split {k}: {n_shared} of its {n_test} test images are stimuli of "
+                              f"{found.set.name} (shared_with={found.set.source}){other}; need at least {MIN_SHARED}: "
+                              f"give a stimulus set that shares more of this data set's images, other splits "
+                              f"(splits=...), or no shared_with")
+
     def stimuli(self, loaded, options: RunOptions) -> Stimuli:
         return loaded[2]
 
@@ -125,8 +166,12 @@ class LamemPLS(LayerBenchmark):
         """The parsed rows of the split files in use (the images' bytes are the stimuli's part)."""
         parts = {f"{p}_{k}": digest(part.names, np.asarray(part.scores, dtype=np.float64))
                  for k, pair in loaded[1].items() for p, part in zip(("train", "test"), pair)}
-        return parts | {f"val_{k}": digest(part.names, np.asarray(part.scores, dtype=np.float64))
-                        for k, part in loaded[3].items()}
+        parts |= {f"val_{k}": digest(part.names, np.asarray(part.scores, dtype=np.float64))
+                  for k, part in loaded[3].items()}
+        shared = self.shared(loaded)
+        if shared is not None:  # the test images scored: the shared ones, and the set they are shared with
+            parts["shared_with"] = shared.digest
+        return parts
 
     def data(self, options: RunOptions) -> DataInfo:
         info = super().data(options)
@@ -136,6 +181,9 @@ class LamemPLS(LayerBenchmark):
         info.name, info.root = self.data_sets[0], str(data.root)
         info.counts = {"images": len(stimuli), **{f"{p}_{k}": len(part) for k, pair in parts.items()
                                                   for p, part in zip(("train", "test"), pair)}}
+        shared = self.shared(self.loaded(options))
+        if shared is not None:
+            info.counts["shared_test_images"] = len(shared.names)
         return info
 
     # -- scoring -------------------------------------------------------------------------------
@@ -144,10 +192,16 @@ class LamemPLS(LayerBenchmark):
         from memscore.metrics import Fold, load_metric_for
 
         data, parts, _, vals = loaded
+        shared = self.shared(loaded)
         row = {sid: i for i, sid in enumerate(stimuli.ids) if context.keep[i]}
-        plan, tests, val_plan, targets, sizes = [], [], [], [], []
+        plan, tests, val_plan, targets, sizes, on_shared = [], [], [], [], [], []
         for k in self.splits:
             (tr_idx, tr_y), (te_idx, te_y) = part_rows(parts[k][0], row), part_rows(parts[k][1], row)
+            if shared is not None:  # scored on the shared test images only; the readout's training is unchanged
+                keep = np.array([stimuli.ids[i] in shared.names for i in te_idx], dtype=bool)
+                self._check_shared(k, int(keep.sum()), len(te_idx), shared)
+                on_shared.append({"split": k, "shared": int(keep.sum()), "test": len(te_idx)})
+                te_idx, te_y = te_idx[keep], te_y[keep]
             va_idx, va_y = part_rows(vals[k], row) if vals else (np.empty(0, dtype=np.int64), np.empty(0))
             self._check_split(k, len(tr_idx), len(te_idx), len(va_idx) if vals else None)
             y = np.full(len(stimuli), np.nan)
@@ -162,7 +216,7 @@ class LamemPLS(LayerBenchmark):
         ids = [tuple(stimuli.ids[i] for i in f.test) for f in tests]  # shared by every layer's items
         context.extra.update(
             plan=plan, tests=tests, val_plan=val_plan, ids=ids, targets=targets, sizes=sizes, root=str(data.root),
-            n_stimuli=len(stimuli),
+            n_stimuli=len(stimuli), shared=shared, on_shared=on_shared,
             regression=load_metric_for(self.regression, n_components=self.n_components, device=context.device),
             correlation=load_metric_for(self.correlation))
         return context
@@ -192,7 +246,9 @@ class LamemPLS(LayerBenchmark):
         return row
 
     def test_images(self, loaded) -> dict[str, set[str]]:
-        return {self.data_sets[0]: {n for _, te in loaded[1].values() for n in te.names}}
+        shared = self.shared(loaded)
+        return {self.data_sets[0]: {n for _, te in loaded[1].values() for n in te.names
+                                    if shared is None or n in shared.names}}
 
     def part_images(self, loaded, data: str, split: int, part: str) -> set[str] | None:
         try:
@@ -205,12 +261,14 @@ class LamemPLS(LayerBenchmark):
         return row["val"] if self.select == "val" else row["value"]
 
     def summary(self, best: dict[str, Any], context: Context) -> dict[str, Any]:
-        human = self.human_consistency
+        shared = context.extra.get("shared")
+        human = self.human_consistency if shared is None else None  # the published figure is for the whole set
         return {"ceiling": human[0] if human else None, "raw": best["value"],
                 "splits": [{"split": k, "value": r, "n_train": ntr, "n_test": nte}
                            for k, r, (ntr, nte) in zip(self.splits, best["splits"], context.sizes)],
                 "meta": {"n_stimuli": context.n_stimuli, "data_root": context.root, **self._selection(best, context),
-                         **({"normalised": best["value"] / human[0], "ceiling_source": human[1]} if human else {})}}
+                         **({"normalised": best["value"] / human[0], "ceiling_source": human[1]} if human else {}),
+                         **({"shared_with": shared.record(context.on_shared)} if shared is not None else {})}}
 
     def _selection(self, best: dict[str, Any], context: Context) -> dict[str, Any]:
         """How the reported layer was chosen, and (select=val) the best-on-test layer beside it: the gap is
