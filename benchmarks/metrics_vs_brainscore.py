@@ -59,12 +59,15 @@ Smoke run (what ``plugins/metrics/similarity/test_brainscore_parity.py`` runs)::
 Prints one JSON object (also written to ``--out``); ``agree`` is true when every pair is within
 ``--tolerance`` (default 1e-4) in every region.
 
-Measured (defaults: 3,200 stimuli, V4 + IT, 1000 float32 features; 2-core CPU shared with other timing jobs,
-so the seconds are noisy): every pair within 1.1e-7 (ridge 2.9e-8, ridgecv_split 0, rdm 0, rdm_cv 1.6e-15, cka
-1.0e-7 (float32 Grams on brainscore's side), cka_cv 3.9e-10, cka_biased 1.3e-10); both split plans equal
-memscore's ``shuffle_split``. brainscore_s / memscore_s, two runs: ridge 0.53 / 0.23, ridgecv_split 1.06 /
-0.75, rdm 1.19 / 0.78, rdm_cv 1.96 / 1.06, cka 1.82 / 1.23, cka_cv 3.11 / 1.97, cka_biased (the script's
-formula) 99 / 70: no memscore plugin is 10x faster here.
+Measured (defaults: 3,200 stimuli, V4 + IT, 1000 float32 features; 2-core CPU, other jobs running part of the
+time, so the seconds are noisy): every pair within 1.1e-7 (ridge 2.9e-8, ridgecv_split 0, rdm 2.8e-14, rdm_cv
+2.1e-13, cka 1.0e-7 (float32 Grams on brainscore's side), cka_cv 3.9e-10, cka_biased 1.3e-10); both split plans
+equal memscore's ``shuffle_split``. brainscore_s / memscore_s (2026-12-07, after the fold-shared ridge, the
+one-value-grid Cholesky path, feature-space CKA and permutation ranks): ridge **10.9**, cka_cv **10.9**, cka 6.6,
+ridgecv_split 2.4, rdm 1.3, rdm_cv 1.4, cka_biased (the script's formula) 170 (before: 0.53, 3.11, 1.82, 1.06,
+1.19, 1.96, 99). The RDM comparisons are bound by sorting: both tools rank the 4-5 million RDM entries of each
+side (NumPy's argsort, ~0.7 s per 5 M values here, holds the GIL), so no rewrite of the rest can make them 10x.
+"""
 """
 from __future__ import annotations
 

@@ -46,22 +46,6 @@ def _ranks(a: np.ndarray) -> tuple[np.ndarray, bool]:
     return sps.rankdata(a), False
 
 
-_POOL = None
-
-
-def _both(fn, a, b):
-    """``fn(a), fn(b)``, side by side on two threads for long vectors (NumPy's sort releases the GIL)."""
-    global _POOL
-    if len(a) < 20000:
-        return fn(a), fn(b)
-    if _POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL = ThreadPoolExecutor(2, thread_name_prefix="memscore-rank")
-    fa = _POOL.submit(fn, a)
-    return fa.result(), fn(b)
-
-
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman's ρ of two vectors (= scipy's ``spearmanr``; NaN in, NaN out): with no ties, 1 − 6Σd²/(N(N²−1))
     on the ranks; with ties, Pearson's r of the average ranks."""
@@ -69,7 +53,7 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     n = len(a)
     if n < 2 or np.isnan(a).any() or np.isnan(b).any():
         return float("nan")
-    (ra, distinct_a), (rb, distinct_b) = _both(_ranks, a, b)
+    (ra, distinct_a), (rb, distinct_b) = _ranks(a), _ranks(b)  # (argsort keeps the GIL: no gain from threads)
     if distinct_a and distinct_b:
         d = ra - rb
         return float(1.0 - 6.0 * (d @ d) / (n * (n * float(n) - 1.0)))
