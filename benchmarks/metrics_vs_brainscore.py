@@ -68,7 +68,6 @@ ridgecv_split 2.4, rdm 1.3, rdm_cv 1.4, cka_biased (the script's formula) 170 (b
 1.19, 1.96, 99). The RDM comparisons are bound by sorting: both tools rank the 4-5 million RDM entries of each
 side (NumPy's argsort, ~0.7 s per 5 M values here, holds the GIL), so no rewrite of the rest can make them 10x.
 """
-"""
 from __future__ import annotations
 
 import argparse

@@ -123,3 +123,24 @@ def test_lamem_to_memcat_transfers_with_the_layer_chosen_on_lamem(memcat, tmp_pa
     with pytest.raises(memscore.MemscoreError, match="memcat=PATH"):
         memscore.score("resnet18", "lamem-to-memcat", weights="none", data_root=[f"lamem={lamem}",
                        f"memcat={tmp_path / 'nothere'}"], progress=False, benchmark_args=FAST, store=False)
+
+
+def test_transfer_reuses_lamem_pls_activations(memcat, tmp_path, monkeypatch):
+    """lamem-to-memcat after lamem-pls (select=val: the same LaMem stimuli) runs the model on MemCat's images
+    only: its forward passes are a cold transfer's minus lamem-pls's, and its value is the cold one's."""
+    lamem = build_lamem(tmp_path / "lamem", 240, image_size=SIZE)
+    roots = [f"lamem={lamem}", f"memcat={memcat}"]
+
+    def run(bench, home):
+        monkeypatch.setenv("MEMSCORE_HOME", str(tmp_path / home))
+        lamem_pls = bench == "lamem-pls"
+        return memscore.score("resnet18", bench, weights="none", data_root=roots[:1] if lamem_pls else roots,
+                              progress=False, store=False,
+                              benchmark_args={**FAST, "splits": "1", **({"select": "val"} if lamem_pls else {})})
+
+    cold = run("lamem-to-memcat", "cold")
+    first = run("lamem-pls", "warm")
+    warm = run("lamem-to-memcat", "warm")
+    assert first.meta["activation_passes"] > 0 and warm.meta["activation_passes"] > 0
+    assert warm.meta["activation_passes"] == cold.meta["activation_passes"] - first.meta["activation_passes"]
+    assert warm.value == pytest.approx(cold.value, abs=1e-9)
