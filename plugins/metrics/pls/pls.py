@@ -48,6 +48,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from memscore.blas import blas_threads
+
 __all__ = ["FitFold", "PLSRegression", "PLSMetric", "fit_predict"]
 
 METHODS = ("auto", "gram", "kernel", "direct")
@@ -241,20 +243,6 @@ def _choose_method(N: int, p: int, tasks: list[_Task], n_components: int) -> str
 # --------------------------------------------------------------------------- NIPALS
 
 
-_BLAS = None  # threadpoolctl's controller of the BLAS libraries loaded (NumPy's), made on first use
-
-
-def _blas():
-    global _BLAS
-    if _BLAS is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _BLAS = ThreadpoolController().select(user_api="blas")
-        except Exception:  # threadpoolctl missing or failing: NumPy's BLAS keeps its threads
-            _BLAS = False
-    return _BLAS
-
-
 @contextmanager
 def _cpu_threads(n: int, device: torch.device):
     """Run torch CPU ops, and NumPy's BLAS (the Gram, XᵀY and the power method), on ``n`` threads
@@ -270,20 +258,14 @@ def _cpu_threads(n: int, device: torch.device):
         yield
         return
     old = torch.get_num_threads()
-    blas = _blas()
-    limit_blas = blas and any(lib.num_threads != n for lib in blas.lib_controllers)
-    if n == old and not limit_blas:
-        yield
-        return
-    torch.set_num_threads(n)
+    if n != old:
+        torch.set_num_threads(n)
     try:
-        if limit_blas:
-            with blas.limit(limits=n):
-                yield
-        else:
+        with blas_threads(n):
             yield
     finally:
-        torch.set_num_threads(old)
+        if n != old:
+            torch.set_num_threads(old)
 
 
 def _warn(message: str) -> None:

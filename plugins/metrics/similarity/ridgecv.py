@@ -200,20 +200,27 @@ def ridge_loo(X: np.ndarray, Y: np.ndarray, alphas: Sequence[float]):
     return fit.alpha, fit.predict
 
 
-def _fold_map(fn, n_folds: int, *, large: bool) -> list:
-    """``[fn(k) for k in range(n_folds)]``; large folds run side by side, one per core, each on one BLAS
-    thread (as joblib runs scikit-learn's folds): the eigendecompositions scale poorly over threads, folds
-    scale perfectly. Each fold's arithmetic is the same either way."""
+def _fold_map(fn, n_folds: int, *, size: int) -> list:
+    """``[fn(k) for k in range(n_folds)]`` with the folds side by side, one per core, each on one BLAS thread (as
+    joblib runs scikit-learn's folds): eigendecompositions scale poorly over threads — on a 200 x 200 Gram two
+    OpenBLAS threads were 3x slower than one here — while folds scale perfectly. A lone fold keeps every thread
+    when it is big; tiny problems (``size`` = rows x features) run as they are. The arithmetic is the same."""
     import os
 
-    workers = min(n_folds, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    if not large or workers < 2:
+    from memscore.blas import blas_threads
+
+    if size < 20_000:
         return [fn(k) for k in range(n_folds)]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = min(n_folds, cores)
+    if workers < 2 and size >= 1_000_000:
+        return [fn(k) for k in range(n_folds)]
+    if workers < 2:
+        with blas_threads(1):
+            return [fn(k) for k in range(n_folds)]
     from concurrent.futures import ThreadPoolExecutor
 
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers, thread_name_prefix="memscore-fold") as pool:
+    with blas_threads(1), ThreadPoolExecutor(workers, thread_name_prefix="memscore-fold") as pool:
         return list(pool.map(fn, range(n_folds)))
 
 
@@ -246,7 +253,7 @@ class RidgeCVMetric:
             pred = fit.predict(X[np.asarray(f.test)])
             return fit.alpha, FoldResult(prediction=pred[:, 0] if y.ndim == 1 else pred)
 
-        done = _fold_map(fit_fold, len(folds), large=X.shape[0] * X.shape[1] >= 1_000_000)
+        done = _fold_map(fit_fold, len(folds), size=X.shape[0] * X.shape[1])
         self.chosen = [alpha for alpha, _ in done]
         return [result for _, result in done]
 
