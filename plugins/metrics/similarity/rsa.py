@@ -35,15 +35,19 @@ def rdm(X: np.ndarray) -> np.ndarray:
 
 
 def _ranks(a: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Average ranks from 1 (scipy's ``rankdata``) and whether there were no ties; a permutation's inverse when
-    every value is distinct (the common case for RDMs), scipy's tie-averaging otherwise."""
+    """Average ranks from 1 (scipy's ``rankdata``) and whether there were no ties, from one argsort: a
+    permutation's inverse when every value is distinct (the common case for RDMs), else each run of equal
+    values given its mean position."""
     order = np.argsort(a)
     s = a[order]
-    if np.all(s[1:] > s[:-1]):
-        r = np.empty(len(a))
+    r = np.empty(len(a))
+    change = s[1:] != s[:-1]
+    if change.all():
         r[order] = np.arange(1, len(a) + 1, dtype=np.float64)
         return r, True
-    return sps.rankdata(a), False
+    edges = np.concatenate(([0], np.flatnonzero(change) + 1, [len(a)]))
+    r[order] = np.repeat((edges[:-1] + edges[1:] + 1) / 2.0, np.diff(edges))
+    return r, False
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
