@@ -84,7 +84,7 @@ def _loo_errors(U, s2, UtY, resid0, alphas, dtype) -> np.ndarray:
     for lo in range(0, len(alphas), step):
         block = alphas[lo:lo + step]
         damp = (block[:, None] / (s2[None, :] + block[:, None])).astype(dtype)  # (k, r): the part α leaves
-        part = Uc @ (damp[:, :, None] * Zc[None]).transpose(1, 0, 2).reshape(len(s2), -1)  # (n, k*t)
+        part = Uc @ (damp[:, :, None] * Zc[None]).transpose(1, 0, 2).reshape(len(s2), len(block) * t)  # (n, k*t)
         for j in range(len(block)):
             r = part[:, j * t:(j + 1) * t]
             r += base

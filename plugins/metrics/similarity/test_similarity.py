@@ -212,3 +212,13 @@ def test_cka_both_forms_equal_the_gram_formula(n, p, q):
 
     K, L = x @ x.T, y @ y.T
     assert cka_debiased(X, Y) == pytest.approx(hsic(K, L) / np.sqrt(hsic(K, K) * hsic(L, L)), abs=1e-10)
+
+
+def test_ridgecv_on_features_without_variance_predicts_the_train_mean():
+    """No direction left after centring (constant features): the intercept alone, as scikit-learn."""
+    rng = np.random.default_rng(9)
+    Y = rng.normal(size=(40, 3))
+    fold = Fold(np.arange(10, 40), np.arange(10))
+    for X in (np.full((40, 5), 2.5), np.zeros((40, 60))):  # primal and dual shapes
+        got = load_metric("ridgecv", alphas=ALPHAS)(X, Y, [fold])[0].prediction
+        np.testing.assert_allclose(got, np.tile(Y[10:].mean(0), (10, 1)), rtol=0, atol=1e-12)
