@@ -4,7 +4,7 @@ an all-layer lamem-pls pass.
     python benchmarks/gpu_check.py                 # on a machine with CUDA (under 8 minutes on one GPU)
     python benchmarks/gpu_check.py --cpu-smoke     # a tiny version on CPU (CI): the same code paths, CPU vs CPU
 
-Equality: lamem-pls and neural-it (random-init resnet18, planted fixtures in the real formats) and one
+Equality: lamem-pls, neural-it and neural-it with metric=ridgecv (ridgecv's torch path on CUDA) (random-init resnet18, planted fixtures in the real formats) and one
 lamem-finetune epoch are scored on the CPU and on CUDA: fp32 values must agree to 1e-4, bf16 (``--bf16`` on
 CUDA) within 0.01. Throughput: resnet50 (resnet18 in the smoke), every layer captured and PCA-projected as
 lamem-pls does, over N synthetic 224-px images (58,741 on a GPU: LaMem's size; 32 in the smoke), reported in
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
@@ -45,6 +46,9 @@ def equality(work: Path, devices: list[str], smoke: bool) -> dict:
         "neural-it": ("torchvision:resnet18", "neural-it", neural["root"],
                       {"dataset": str(neural["manifest"]), "image_size": 64, "pca": 24, "folds": 4,
                        "n_components": 6}),
+        "neural-it metric=ridgecv": ("torchvision:resnet18", "neural-it", neural["root"],
+                                     {"dataset": str(neural["manifest"]), "image_size": 64, "pca": 24, "folds": 4,
+                                      "metric": "ridgecv"}),
         "lamem-finetune": ("resnet18", "lamem-finetune", lamem,
                            {"splits": "1", "epochs": 1, "image_size": 32, "batch_size": 16}),
     }
@@ -61,7 +65,7 @@ def equality(work: Path, devices: list[str], smoke: bool) -> dict:
                 row["bf16"] = {**bf, "abs_diff": abs(bf["value"] - a), "ok": abs(bf["value"] - a) <= 0.01}
                 row["ok"] = row["ok"] and row["bf16"]["ok"]
         else:
-            row["ok"] = all(abs(r["value"]) <= 1 for r in runs.values())
+            row["ok"] = all(math.isfinite(r["value"]) for r in runs.values())  # a ceiled r²/c may pass 1
         out[name] = row
     return out
 

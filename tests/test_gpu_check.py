@@ -20,6 +20,7 @@ def test_gpu_check_cpu_smoke_exits_0_with_json(tmp_path):
                         str(tmp_path / "work")], capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads(r.stdout)
-    assert report["ok"] and report["smoke"] and set(report["equality"]) == {"lamem-pls", "neural-it", "lamem-finetune"}
+    assert report["ok"] and report["smoke"] and set(report["equality"]) == {"lamem-pls", "neural-it",
+                                                                 "neural-it metric=ridgecv", "lamem-finetune"}
     assert report["throughput"]["images_per_s"] > 0 and report["throughput"]["batch_size"] >= 1
     assert (tmp_path / "home").is_dir()  # its runs went where MEMSCORE_HOME said, not into a user's store

@@ -200,6 +200,10 @@ def ridge_loo(X: np.ndarray, Y: np.ndarray, alphas: Sequence[float]):
     return fit.alpha, fit.predict
 
 
+def _as_columns(y: np.ndarray) -> np.ndarray:
+    return y[:, None] if y.ndim == 1 else y
+
+
 def _fold_map(fn, n_folds: int, *, size: int) -> list:
     """``[fn(k) for k in range(n_folds)]`` with the folds side by side, one per core, each on one BLAS thread (as
     joblib runs scikit-learn's folds): eigendecompositions scale poorly over threads — on a 200 x 200 Gram two
@@ -224,6 +228,40 @@ def _fold_map(fn, n_folds: int, *, size: int) -> list:
         return list(pool.map(fn, range(n_folds)))
 
 
+def torch_fold_fits(X, targets, folds, alphas, device) -> list:
+    """The same fits on a torch device (a GPU: every fold's decomposition and LOO errors there, in float64 — the
+    float32 shortcut and the fold-shared Grams are CPU economies). ``targets(k)`` gives fold k's targets
+    (n x t); returns ``[(alpha per target, test predictions)]`` as NumPy arrays."""
+    import torch
+
+    f64 = torch.float64
+    Xd = torch.as_tensor(np.asarray(X), device=device).to(f64)
+    a = torch.as_tensor(np.asarray(alphas, dtype=np.float64), device=device)
+    out = []
+    for k, f in enumerate(folds):
+        Yd = torch.as_tensor(targets(k), device=device).to(f64)
+        tr = torch.as_tensor(np.asarray(f.train, dtype=np.int64), device=device)
+        te = torch.as_tensor(np.asarray(f.test, dtype=np.int64), device=device)
+        Xt, Yt = Xd[tr], Yd[tr]
+        xm, ym = Xt.mean(0), Yt.mean(0)
+        Xc, Yc = Xt - xm, Yt - ym
+        n, d = Xc.shape
+        evals, W = torch.linalg.eigh(Xc.T @ Xc if n > d else Xc @ Xc.T)
+        keep = evals > evals.max() * max(n, d) * torch.finfo(f64).eps if len(evals) else evals > 0
+        s2, W = evals[keep], W[:, keep]
+        U = (Xc @ W) / s2.sqrt() if n > d else W
+        UtY = U.T @ Yc
+        resid0 = Yc - U @ UtY
+        h = (U * U) @ (s2[:, None] / (s2[:, None] + a[None, :])) + 1.0 / n  # (n, alphas)
+        err = torch.stack([((resid0 + U @ ((a[j] / (s2 + a[j]))[:, None] * UtY)) / (1.0 - h[:, j:j + 1])).pow(2)
+                           .mean(0) for j in range(len(a))])
+        alpha = a[torch.argmin(err, dim=0)]  # the first of equal minima, as scikit-learn's loop
+        coef = Xc.T @ (U @ (UtY / (s2[:, None] + alpha[None, :])))
+        pred = (Xd[te] - xm) @ coef + ym
+        out.append((alpha.cpu().numpy(), pred.cpu().numpy()))
+    return out
+
+
 class RidgeCVMetric:
     """The ``ridgecv`` regression metric (:mod:`memscore.metrics` contract): per fold, ridge fitted on the train
     rows with each target's α chosen by leave-one-out error from ``alphas``; predictions for the test rows.
@@ -231,12 +269,20 @@ class RidgeCVMetric:
 
     def __init__(self, alphas=DEFAULT_ALPHAS, device=None):
         self.alphas = parse_alphas(alphas)
-        self.device = device  # the decomposition is small (the smaller Gram): NumPy float64 on every device
+        self.device = device  # a GPU: torch_fold_fits there; the CPU: the NumPy path (shared Grams, float32 LOO)
         self.chosen: list[np.ndarray] = []
 
     def __call__(self, X, Y, folds) -> list:
         from memscore.metrics import FoldResult, fold_targets
 
+        from memscore.devices import resolve_device
+
+        device = resolve_device(self.device)
+        if device.type != "cpu":
+            done = torch_fold_fits(X, lambda k: _as_columns(fold_targets(Y, k)), folds, self.alphas, device)
+            self.chosen = [alpha for alpha, _ in done]
+            ndim = np.ndim(fold_targets(Y, 0))
+            return [FoldResult(prediction=pred[:, 0] if ndim == 1 else pred) for _, pred in done]
         X = np.asarray(X, dtype=np.float64)
         shared = None if isinstance(Y, (list, tuple)) else fold_targets(Y, 0)
         one = shared is not None and shared.ndim == 1

@@ -222,3 +222,20 @@ def test_ridgecv_on_features_without_variance_predicts_the_train_mean():
     for X in (np.full((40, 5), 2.5), np.zeros((40, 60))):  # primal and dual shapes
         got = load_metric("ridgecv", alphas=ALPHAS)(X, Y, [fold])[0].prediction
         np.testing.assert_allclose(got, np.tile(Y[10:].mean(0), (10, 1)), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n, d", [(240, 40), (80, 300)], ids=["primal", "dual"])
+def test_ridgecv_torch_path_equals_the_numpy_path(n, d):
+    """What a GPU runs (torch_fold_fits, float64 on the device), run here on torch's CPU: the same α per target
+    and the same predictions as the NumPy path (= scikit-learn, tested above), targets shared or per fold."""
+    import torch
+
+    from memscore_plugins.metrics.similarity.ridgecv import torch_fold_fits
+
+    X, Y, folds = _data(n, d, 7, seed=10)
+    metric = load_metric("ridgecv", alphas=ALPHAS)
+    want = metric(X, Y, folds)
+    got = torch_fold_fits(X, lambda k: Y, folds, ALPHAS, torch.device("cpu"))
+    for (alpha, pred), ref, chosen in zip(got, want, metric.chosen):
+        np.testing.assert_array_equal(alpha, chosen)
+        np.testing.assert_allclose(pred, ref.prediction, rtol=0, atol=1e-9 * np.abs(ref.prediction).max())
