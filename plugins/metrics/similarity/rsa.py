@@ -102,8 +102,10 @@ def cka_debiased(X: np.ndarray, Y: np.ndarray) -> float:
     feature space (Kornblith et al.'s ``feature_space_linear_cka(debiased=True)``); the two are one formula."""
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
-    X, Y = X - X.mean(0), Y - Y.mean(0)
     n, p, q = len(X), X.shape[1], Y.shape[1]
+    if n < 4:  # its HSIC estimator divides by (n - 1)(n - 2)(n - 3)-sized terms
+        raise ValueError(f"unbiased CKA needs at least 4 stimuli per fold; this fold has {n}")
+    X, Y = X - X.mean(0), Y - Y.mean(0)
     sq_x, sq_y = np.einsum("ij,ij->i", X, X), np.einsum("ij,ij->i", Y, Y)  # the Grams' diagonals
 
     def hsic(frob: float, sq_a: np.ndarray, sq_b: np.ndarray, sum_a: np.ndarray, sum_b: np.ndarray) -> float:

@@ -239,3 +239,9 @@ def test_ridgecv_torch_path_equals_the_numpy_path(n, d):
     for (alpha, pred), ref, chosen in zip(got, want, metric.chosen):
         np.testing.assert_array_equal(alpha, chosen)
         np.testing.assert_allclose(pred, ref.prediction, rtol=0, atol=1e-9 * np.abs(ref.prediction).max())
+
+
+def test_cka_rejects_a_fold_too_small_for_its_estimator():
+    rng = np.random.default_rng(11)
+    with pytest.raises(ValueError, match="at least 4 stimuli per fold; this fold has 3"):
+        load_metric("cka")(rng.normal(size=(10, 4)), rng.normal(size=(10, 2)), [Fold(np.arange(7), np.arange(7, 10))])
