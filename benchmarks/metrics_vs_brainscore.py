@@ -234,7 +234,7 @@ def shared_alpha_ridgecv(alphas):
             Ytr = fold_targets(Y, k)[f.train]
             x_mean, y_mean = Xtr.mean(0), Ytr.mean(0)
             Xc, Yc = Xtr - x_mean, Ytr - y_mean
-            U, s2 = _decompose(Xc)
+            U, s2, _ = _decompose(Xc)
             UtY, U2 = U.T @ Yc, U * U
             errs = []
             for a in alphas:  # as ridgecv.ridge_loo, one alpha at a time

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from memscore.blas import blas_threads
 from memscore.commands.options import no_progress_option
 
 MARKER = "memscore-demo.json"
@@ -125,16 +126,6 @@ def _build_neural(root: Path) -> None:
     shutil.rmtree(root / ".fixture-cache", ignore_errors=True)  # the planter's activations, not part of the data
 
 
-def _blas_one_thread():
-    """numpy's OpenBLAS threads and torch's OpenMP threads oversubscribe small CPUs (the PCA Gram product
-    becomes ~50x slower on 2 cores); one BLAS thread gives the same numbers in half the demo's time."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a scikit-learn dependency
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
-
-
 def _summary(sweep, store) -> None:
     """The sweep's scores: one row per model, and the layer each model committed to IT (lamem-it's layer)."""
     benches = sweep.spec.benchmarks
@@ -197,7 +188,7 @@ def _demo(out: Path, models: str, no_progress: bool) -> None:
             clock.step(f"sweep {s.ident}: {len(s.spec.models)} models x {len(s.spec.benchmarks)} benchmarks = "
                        f"{len(s.pairs)} pairs; {c['done']} stored, {todo} to run")
 
-        with _blas_one_thread():
+        with blas_threads(1):  # OpenBLAS + torch threads oversubscribe 2 cores: same numbers, half the time
             report = sweep(names, BENCHMARKS, weights="none",
                            benchmark_args={**BENCHMARK_ARGS, "dataset": str(neural / "neural.json")},
                            data_roots={"lamem-pls": str(lamem), "lamem-it": str(lamem)}, executor="inline",

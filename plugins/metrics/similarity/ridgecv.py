@@ -60,17 +60,18 @@ def _kept(evals: np.ndarray, n: int, d: int) -> np.ndarray:
     return evals > evals.max(initial=0.0) * max(n, d) * np.finfo(np.float64).eps
 
 
-def _decompose(Xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(U, s²) of the centred train features, from the smaller Gram (primal or dual form by shape)."""
+def _decompose(Xc: np.ndarray, G: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(U, s², V) of the centred train features, from the smaller Gram (primal or dual form by shape); V is None
+    in the dual form. ``G`` is ``XcᵀXc`` when already known (the folds' shared Gram)."""
     n, d = Xc.shape
     if n > d:  # primal: XᵀX (d x d), U = X V / s
-        evals, V = _eigh(Xc.T @ Xc)
+        evals, V = _eigh(Xc.T @ Xc if G is None else G.copy())
         keep = _kept(evals, n, d)
         s2, V = evals[keep], V[:, keep]
-        return (Xc @ V) / np.sqrt(s2), s2
+        return (Xc @ V) / np.sqrt(s2), s2, V
     evals, U = _eigh(Xc @ Xc.T)  # dual: XXᵀ (n x n), its eigenvectors are U
     keep = _kept(evals, n, d)
-    return U[:, keep], evals[keep]
+    return U[:, keep], evals[keep], None
 
 
 def _loo_errors(U, s2, UtY, resid0, alphas, dtype) -> np.ndarray:
@@ -164,17 +165,11 @@ def fit_ridge(Xc, Yc, alphas, *, x_mean, y_mean, G=None, B=None, dtype=np.float3
         else:
             coef = Xc.T @ solve(Xc @ Xc.T + a * np.eye(n), Yc, assume_a="pos", check_finite=False)
         return _Fit(np.full(Yc.shape[1], a), coef, x_mean, y_mean)
-    if n > d:
-        evals, V = _eigh(Xc.T @ Xc if G is None else G.copy())
-        keep = _kept(evals, n, d)
-        s2, V = evals[keep], V[:, keep]
-        s = np.sqrt(s2)
-        U = (Xc @ V) / s
+    U, s2, V = _decompose(Xc, G)
+    if V is not None:
         VtB = V.T @ (Xc.T @ Yc if B is None else B)  # = s * UᵀY
-        UtY = VtB / s[:, None]
+        UtY = VtB / np.sqrt(s2)[:, None]
     else:
-        U, s2 = _decompose(Xc)
-        V = None
         UtY = U.T @ Yc
     resid0 = Yc - U @ UtY  # what no α can fit (float64, once)
     err = _loo_errors(U, s2, UtY, resid0, alphas, dtype)
@@ -213,11 +208,9 @@ def _fold_map(fn, n_folds: int, *, size: int) -> list:
 
     from memscore.blas import blas_threads
 
-    if size < 20_000:
-        return [fn(k) for k in range(n_folds)]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     workers = min(n_folds, cores)
-    if workers < 2 and size >= 1_000_000:
+    if size < 20_000 or (workers < 2 and size >= 1_000_000):
         return [fn(k) for k in range(n_folds)]
     if workers < 2:
         with blas_threads(1):

@@ -150,7 +150,7 @@ def test_ridgecv_float32_selection_is_redecided_in_float64_near_ties(monkeypatch
 
     X, Y, folds = _data(150, 20, 6, seed=5)
     Xc, Yc = X - X.mean(0), Y - Y.mean(0)
-    U, s2 = ridgecv._decompose(Xc)
+    U, s2, _ = ridgecv._decompose(Xc)
     UtY = U.T @ Yc
     resid0 = Yc - U @ UtY
     alphas = np.asarray(ALPHAS)
