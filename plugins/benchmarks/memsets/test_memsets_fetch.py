@@ -10,69 +10,30 @@ import hashlib
 import io
 import json
 import tarfile
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from cli_checks import cli_fails
+from http_fixture import serving
 
 from memscore.cli import main
 from memscore_plugins.benchmarks.memsets.test_memsets_more import build_figrim, build_sun, build_things
 from memscore_plugins.demo.synthetic import build_memcat, build_memorability_csv
 
-#: where each set's constructor looks by default (a user's own copy must never be touched by these tests)
-_ENV = ("MEMSCORE_MEMCAT", "MEMSCORE_FIGRIM", "MEMSCORE_THINGS_MEMORABILITY", "MEMSCORE_SUN_MEMORABILITY",
-        "MEMSCORE_CACHE")
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, memscore_home):
-    """$MEMSCORE_HOME is the test's own (conftest); the data sets' own variables and the cache's are unset too, so
-    a default --dest and the split files land under it."""
-    for var in _ENV:
-        monkeypatch.delenv(var, raising=False)
+@pytest.fixture
+def isolated(memscore_home):
+    """The test's own $MEMSCORE_HOME; conftest's fixture has also dropped the user's MEMSCORE_CACHE and the data
+    sets' MEMSCORE_<NAME> folders, so a default --dest and the split files land under it."""
     return memscore_home
-
-
-class Server:
-    """Serves ``files`` (URL path → bytes) on 127.0.0.1; counts requests."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                server.requests.append(self.path)
-                data = server.files.get(self.path)
-                if data is None:
-                    self.send_error(404, "Not Found")
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
 
 @pytest.fixture(scope="module")
 def server():
-    s = Server()
-    s.thread.start()
-    yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
+    with serving() as s:
+        yield s
 
 
 def tar_gz(root: Path, top: str | None) -> bytes:
