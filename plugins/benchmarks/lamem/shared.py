@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Callable, Iterable
 
 from memscore.errors import DataError
-from memscore.images import path_kind, shorten, unsafe_relpath
+from memscore.images import path_kind, shorten
 
 __all__ = ["MIN_SHARED", "StimulusSet", "Shared", "shared_source", "read_stimulus_set", "match"]
 
@@ -115,32 +115,14 @@ def match(stimset: StimulusSet, names: Iterable[str], image_path: Callable[[str]
 
 
 def _rows(table, ids: list[str], where: str, folder: Path) -> list[Path]:
-    """The image paths of ``ids`` in a stimulus table (``filename`` relative to ``folder``), each present."""
-    id_col = next((c for c in ("stimulus_id", "image_id") if c in table.columns), None)
-    if "filename" not in table.columns:
-        raise DataError(f"stimulus set {where} has no 'filename' column; a BrainIO stimulus CSV has one")
-    if id_col is None:
+    """The image paths of ``ids`` in a stimulus table (``filename`` relative to ``folder``; a CSV without
+    ``stimulus_id`` is keyed by ``filename``), each checked as the neural benchmarks check them."""
+    from memscore_plugins.benchmarks.neural.data import stimulus_rows
+
+    if "stimulus_id" not in table.columns and "image_id" not in table.columns and "filename" in table.columns:
         table = table.assign(stimulus_id=table["filename"].astype(str))
-        id_col = "stimulus_id"
-    table = table.drop_duplicates(id_col)
-    table.index = table[id_col].astype(str)
-    missing = [s for s in ids if s not in table.index]
-    if missing:
-        raise DataError(f"{len(missing)} stimulus ids (e.g. {shorten(missing[0], 60)!r}) are not in stimulus set "
-                        f"{where}; use the stimulus set that belongs to the assembly")
-    paths = []
-    for sid, f in zip(ids, table.loc[ids, "filename"]):
-        why = unsafe_relpath(str(f))
-        if why:
-            raise DataError(f"stimulus set {where}: filename {shorten(repr(str(f)), 80)} of stimulus "
-                            f"{shorten(sid, 60)} escapes {folder} ({why}); file names must be relative paths inside "
-                            f"the stimulus folder")
-        paths.append(folder / str(f))
-    absent = [(p, k) for p in paths if (k := path_kind(p)) != "file"]
-    if absent:
-        raise DataError(f"{len(absent)} of {len(paths)} stimulus images listed in {where} are missing or not files "
-                        f"(e.g. {shorten(absent[0][0], 120)}: {absent[0][1]}); fix the stimulus set or its folder")
-    return paths
+    return stimulus_rows(table, ids, where, folder, stimulus_csv=Path(where),
+                         fix="fix the stimulus set or its folder")[1]
 
 
 def _read_table(path: Path):

@@ -350,6 +350,45 @@ def _time_indices(starts, ends, window, where: str) -> list[int]:
     return idx
 
 
+def stimulus_rows(table, ids: list[str], where: str, images_dir: Path | None, *, stimulus_csv: Path | None = None,
+                  stimulus_paths: dict[str, Path] | None = None,
+                  fix: str = "unpack the stimulus zip there or re-fetch the data set") -> tuple[Any, list[Path]]:
+    """The stimulus set's rows for ``ids`` (``table``: a DataFrame with ``stimulus_id`` or ``image_id``) and their
+    image paths — ``stimulus_paths[id]`` when given, else ``images_dir / filename`` — each checked: every id
+    listed, every file name inside the folder, every image present (one line each, ``fix`` saying what to do)."""
+    from memscore.images import path_kind, shorten, unsafe_relpath
+
+    id_col = "stimulus_id" if "stimulus_id" in table.columns else "image_id" if "image_id" in table.columns else None
+    if id_col is None:
+        raise DataError(f"stimulus set of {where} has no stimulus_id column (columns: "
+                        f"{', '.join(map(str, table.columns[:8]))})")
+    table = table.drop_duplicates(id_col)
+    table.index = table[id_col].astype(str)
+    missing = [s for s in ids if s not in table.index]
+    if missing:
+        raise DataError(f"{len(missing)} stimulus ids of {where} (e.g. {missing[0]!r}) are not in its stimulus "
+                        f"set; use the stimulus set that belongs to this assembly")
+    rows = table.loc[ids]
+    if stimulus_paths is not None:
+        paths = [Path(stimulus_paths[s]) for s in ids]
+    else:
+        if "filename" not in rows.columns:
+            raise DataError(f"stimulus set of {where} has no 'filename' column; a BrainIO stimulus CSV has one")
+        for sid, f in zip(ids, rows["filename"]):  # file names stay inside the stimulus folder
+            why = unsafe_relpath(str(f))
+            if why:
+                raise DataError(f"stimulus set {stimulus_csv or f'of {where}'}: filename {shorten(repr(str(f)))} of "
+                                f"stimulus {shorten(sid)} escapes {images_dir} ({why}); file names must be relative "
+                                f"paths inside the stimulus folder — fix the CSV or re-fetch the data set")
+        paths = [Path(images_dir) / str(f) for f in rows["filename"]]
+    absent = [(p, k) for p in paths if (k := path_kind(p)) != "file"]
+    if absent:
+        listed = f" listed in {stimulus_csv}" if stimulus_csv else ""
+        raise DataError(f"{len(absent)} of {len(paths)} stimulus images{listed} are missing or not image files "
+                        f"(e.g. {absent[0][0]}: {absent[0][1]}); {fix}")
+    return rows, paths
+
+
 def region_data(da, region: str, spec: DataSpec, table, images_dir: Path | None, *, where: str = "assembly",
                 time_window: tuple[float, float] | None = None, stratification: str | None = "default",
                 stimulus_paths: dict[str, Path] | None = None, stimulus_csv: Path | None = None) -> RegionData:
@@ -397,41 +436,8 @@ def region_data(da, region: str, spec: DataSpec, table, images_dir: Path | None,
     reps = _coord(da, "repetition", "presentation")
 
     # stimulus set
-    import pandas as pd  # noqa: F401 - table is a DataFrame
-
-    id_col = "stimulus_id" if "stimulus_id" in table.columns else "image_id" if "image_id" in table.columns else None
-    if id_col is None:
-        raise DataError(f"stimulus set of {where} has no stimulus_id column (columns: "
-                        f"{', '.join(map(str, table.columns[:8]))})")
-    table = table.drop_duplicates(id_col)
-    table.index = table[id_col].astype(str)
-    missing = [s for s in uniq if s not in table.index]
-    if missing:
-        raise DataError(f"{len(missing)} stimulus ids of {where} (e.g. {missing[0]!r}) are not in its stimulus "
-                        f"set; use the stimulus set that belongs to this assembly")
-    rows = table.loc[uniq]
-    if stimulus_paths is not None:
-        paths = [Path(stimulus_paths[s]) for s in uniq]
-    else:
-        if "filename" not in rows.columns:
-            raise DataError(f"stimulus set of {where} has no 'filename' column; a BrainIO stimulus CSV has one")
-        from memscore.images import shorten, unsafe_relpath
-
-        for sid, f in zip(uniq, rows["filename"]):  # file names stay inside the stimulus folder
-            why = unsafe_relpath(str(f))
-            if why:
-                raise DataError(f"stimulus set {stimulus_csv or f'of {where}'}: filename {shorten(repr(str(f)))} of "
-                                f"stimulus {shorten(sid)} escapes {images_dir} ({why}); file names must be relative "
-                                f"paths inside the stimulus folder — fix the CSV or re-fetch the data set")
-        paths = [Path(images_dir) / str(f) for f in rows["filename"]]
-    from memscore.images import path_kind
-
-    absent = [(p, k) for p in paths if (k := path_kind(p)) != "file"]
-    if absent:
-        listed = f" listed in {stimulus_csv}" if stimulus_csv else ""
-        raise DataError(f"{len(absent)} of {len(paths)} stimulus images{listed} are missing or not image files "
-                        f"(e.g. {absent[0][0]}: {absent[0][1]}); unpack the stimulus zip there or re-fetch the data "
-                        f"set")
+    rows, paths = stimulus_rows(table, uniq, where, images_dir, stimulus_csv=stimulus_csv,
+                                stimulus_paths=stimulus_paths)
 
     strat = spec.stratification if stratification == "default" else stratification
     strata = None
